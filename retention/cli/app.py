@@ -1,0 +1,38 @@
+"""What every command receives: the settings, and the store opened on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+from sqlalchemy import Engine
+
+from retention.config import Settings
+from retention.storage.engine import check_schema_current, create_store_engine
+
+__all__ = ["App", "pass_app"]
+
+
+@dataclass(slots=True)
+class App:
+    settings: Settings
+    _engines: list[Engine] = field(default_factory=list)
+
+    def store(self) -> Engine:
+        """The engine of a store whose schema is current (exit 3 otherwise)."""
+        engine = self.raw_engine(must_exist=True)
+        check_schema_current(engine)
+        return engine
+
+    def raw_engine(self, *, must_exist: bool) -> Engine:
+        engine = create_store_engine(self.settings.database, must_exist=must_exist)
+        self._engines.append(engine)
+        return engine
+
+    def close(self) -> None:
+        for engine in self._engines:
+            engine.dispose()
+        self._engines.clear()
+
+
+pass_app = click.make_pass_decorator(App)

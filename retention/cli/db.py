@@ -1,0 +1,54 @@
+"""`retention db`: the schema."""
+
+from __future__ import annotations
+
+import click
+
+from retention.cli.app import App, pass_app
+from retention.cli.output import echo_json, json_option
+from retention.services.schema import upgrade_schema
+from retention.storage.engine import current_revision, head_revision
+
+__all__ = ["db"]
+
+
+@click.group()
+def db() -> None:
+    """Create, upgrade and inspect the database schema."""
+
+
+@db.command()
+@json_option
+@pass_app
+def upgrade(app: App, as_json: bool) -> None:
+    """Create the schema or upgrade it to this version; safe to run again."""
+    result = upgrade_schema(app.raw_engine(must_exist=False))
+    if as_json:
+        echo_json({"before": result.before, "after": result.after, "changed": result.changed})
+        return
+    url = app.settings.database.masked_url
+    if result.changed:
+        click.echo(f"schema of {url} upgraded from {result.before or '(empty)'} to {result.after}")
+    else:
+        click.echo(f"schema of {url} is current ({result.after})")
+
+
+@db.command()
+@json_option
+@pass_app
+def current(app: App, as_json: bool) -> None:
+    """Show the schema revision of the store and the one this version needs."""
+    revision = current_revision(app.raw_engine(must_exist=True))
+    head = head_revision()
+    if as_json:
+        echo_json(
+            {
+                "database": app.settings.database.masked_url,
+                "current": revision,
+                "head": head,
+                "up_to_date": revision == head,
+            }
+        )
+        return
+    state = "current" if revision == head else "needs `retention db upgrade`"
+    click.echo(f"{app.settings.database.masked_url}: revision {revision or '(none)'}, {state}")

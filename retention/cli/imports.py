@@ -1,0 +1,78 @@
+"""`retention import`: leads from upstream files or stdin."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from retention import clock
+from retention.cli.app import App, pass_app
+from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.services.importing import import_leads
+from retention.services.lead_sources import check_readable, read_records
+
+__all__ = ["import_command"]
+
+
+@click.command(name="import")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH... | -")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Write the valid leads and list the invalid ones (exit code 2 still).",
+)
+@dry_run_option
+@json_option
+@pass_app
+def import_command(
+    app: App, paths: tuple[str, ...], skip_invalid: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Import leads: a paginatedResultSet page, a JSON array, one lead object or JSON Lines.
+
+    The form is detected from the content; `-` reads stdin. Leads are upserted by lead id.
+    Without --skip-invalid one invalid record means nothing is written (exit 2). A lead
+    whose TTL has passed is not stored (expired_on_arrival).
+    """
+    check_readable(list(paths))
+    engine = app.store()
+    result = import_leads(
+        app.settings,
+        engine,
+        read_records(list(paths), sys.stdin.buffer),
+        now=clock.utcnow(),
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+    )
+    for error in result.errors:
+        click.echo(f"invalid: {error}", err=True)
+    if result.rejected > len(result.errors):
+        click.echo(f"invalid: ... and {result.rejected - len(result.errors)} more", err=True)
+    if as_json:
+        echo_json(
+            {
+                "imported": result.imported,
+                "updated": result.updated,
+                "rejected": result.rejected,
+                "erased_on_import": result.erased_on_import,
+                "expired_on_arrival": result.expired_on_arrival,
+                "dry_run": result.dry_run,
+                "written": result.written,
+                "errors": [str(error) for error in result.errors],
+            }
+        )
+    else:
+        prefix = "dry run, nothing written: " if dry_run else ""
+        click.echo(
+            f"{prefix}imported {result.imported}, updated {result.updated}, "
+            f"rejected {result.rejected}, erased on import {result.erased_on_import}, "
+            f"expired on arrival {result.expired_on_arrival}"
+        )
+        if result.rejected and not skip_invalid:
+            click.echo(
+                f"nothing was written: {result.rejected} invalid record(s); fix them or use "
+                "--skip-invalid to import the valid ones",
+                err=True,
+            )
+    if result.rejected:
+        raise click.exceptions.Exit(2)

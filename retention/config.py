@@ -1,0 +1,251 @@
+"""Settings: config/default.toml, then a --config file, then environment, then CLI options.
+
+`load_settings` is the only reader. It validates every key up front and returns frozen
+dataclasses; an unknown key or a bad value raises ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from retention.errors import ConfigError
+
+__all__ = [
+    "DatabaseSettings",
+    "ImportSettings",
+    "LoggingSettings",
+    "Settings",
+    "SubjectSettings",
+    "load_settings",
+    "mask_url",
+]
+
+ENV_PREFIX = "RETENTION_"
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str
+    busy_timeout_seconds: float
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSettings:
+    key_file: Path | None
+    # The secret itself, from RETENTION_SUBJECT_KEY; never printed.
+    key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSettings:
+    batch_size: int
+    max_errors_listed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    format: str
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings
+    subject: SubjectSettings
+    imports: ImportSettings
+    logging: LoggingSettings
+    config_file: Path | None = None
+
+
+def mask_url(url: str) -> str:
+    """Return `url` with any password replaced by ***, for display."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+# --- validators: each takes the raw value and returns the typed one or raises ValueError ----
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return float(value)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _string(value).lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return check
+
+
+def _database_url(value: Any) -> str:
+    text = _string(value).strip()
+    try:
+        url: URL = make_url(text)
+    except ArgumentError:
+        raise ValueError("is not a database URL (sqlite:///FILE or postgresql+psycopg://...)")
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")
+    if backend == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ValueError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://...")
+    return text
+
+
+# Every known key: (section, key) -> validator. Types of env values are parsed from TOML syntax
+# first (so RETENTION_IMPORT_BATCH_SIZE=500 is an int), falling back to the raw string.
+_KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("database", "url"): _database_url,
+    ("database", "busy_timeout_seconds"): _positive_float,
+    ("subject", "key_file"): _string,
+    ("import", "batch_size"): _positive_int,
+    ("import", "max_errors_listed"): _positive_int,
+    ("logging", "format"): _one_of(LOG_FORMATS),
+    ("logging", "level"): _one_of(LOG_LEVELS),
+}
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(what, f"file not found: {path}") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(what, f"cannot read {path}: {exc}") from None
+
+
+def _flatten(document: Mapping[str, Any], origin: Path | None) -> dict[tuple[str, str], Any]:
+    """Turn a parsed TOML document into {(section, key): value}, refusing unknown keys."""
+    flat: dict[tuple[str, str], Any] = {}
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(section, "expected a [section] table")
+        for key, value in table.items():
+            if (section, key) not in _KEYS:
+                raise ConfigError(f"{section}.{key}", "unknown key")
+            if (section, key) == ("subject", "key_file") and value and origin is not None:
+                value = str((origin.parent / value).resolve())
+            flat[(section, key)] = value
+    return flat
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    flat: dict[tuple[str, str], Any] = {}
+    for section, key in _KEYS:
+        name = f"{ENV_PREFIX}{section}_{key}".upper()
+        if name in environ:
+            raw = environ[name]
+            flat[(section, key)] = raw if key in ("url", "key_file") else _env_value(raw)
+    return flat
+
+
+def _default_document() -> dict[str, Any]:
+    text = resources.files("retention").joinpath("default.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge default.toml, the --config file, the environment and CLI overrides; validate all.
+
+    `overrides` maps "section.key" to a value given on the command line (None = not given).
+    """
+    env = os.environ if environ is None else environ
+    merged = _flatten(_default_document(), None)
+    if config_path is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        config_path = env[f"{ENV_PREFIX}CONFIG"]
+    config_file = Path(config_path) if config_path is not None else None
+    if config_file is not None:
+        merged.update(_flatten(_read_toml(config_file, "--config"), config_file))
+    merged.update(_from_env(env))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, key = dotted.split(".", 1)
+            merged[(section, key)] = value
+
+    values: dict[tuple[str, str], Any] = {}
+    for (section, key), check in _KEYS.items():
+        try:
+            values[(section, key)] = check(merged[(section, key)])
+        except ValueError as exc:
+            raise ConfigError(f"{section}.{key}", str(exc)) from None
+
+    secret = env.get(f"{ENV_PREFIX}SUBJECT_KEY") or None
+    if secret is not None and len(secret.strip()) < MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"{ENV_PREFIX}SUBJECT_KEY", f"must be at least {MIN_KEY_LENGTH} characters"
+        )
+    key_file = values[("subject", "key_file")]
+    return Settings(
+        database=DatabaseSettings(
+            url=values[("database", "url")],
+            busy_timeout_seconds=values[("database", "busy_timeout_seconds")],
+        ),
+        subject=SubjectSettings(
+            key_file=Path(key_file) if key_file else None,
+            key=secret.strip() if secret else None,
+        ),
+        imports=ImportSettings(
+            batch_size=values[("import", "batch_size")],
+            max_errors_listed=values[("import", "max_errors_listed")],
+        ),
+        logging=LoggingSettings(
+            format=values[("logging", "format")],
+            level=values[("logging", "level")],
+        ),
+        config_file=config_file,
+    )

@@ -1,0 +1,1 @@
+"""Pure rules over frozen dataclasses: no database, no CLI, no clock."""

@@ -1,0 +1,58 @@
+"""Exception hierarchy. Each error carries the exit code the CLI turns it into (SPEC section 6).
+
+Messages are built from keys, record positions, lead ids and field names, never from the
+values of personal data.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "DatabaseUnavailableError",
+    "InputError",
+    "RetentionError",
+    "SchemaNotCurrentError",
+    "SubjectKeyError",
+]
+
+
+class RetentionError(Exception):
+    """Base class of every error this tool reports to its user."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class ConfigError(RetentionError):
+    """An invalid configuration value; the message names the key."""
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config: {key}: {problem}")
+        self.key = key
+
+
+class SubjectKeyError(RetentionError):
+    """The subject key is missing, too weak, or not the key this store was built with."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class InputError(RetentionError):
+    """Bad input (a file that cannot be read, invalid records, a bad option value)."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class DatabaseUnavailableError(RetentionError):
+    """The database cannot be reached or opened."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class SchemaNotCurrentError(RetentionError):
+    """The database schema is missing or older than this version of the tool."""
+
+    exit_code: ClassVar[int] = 3

@@ -1,0 +1,43 @@
+"""Creating and upgrading the schema through Alembic."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from alembic import command
+from sqlalchemy import Engine
+
+from retention.storage.dialect import take_schema_lock
+from retention.storage.engine import alembic_config, current_revision, head_revision
+
+__all__ = ["SchemaUpgrade", "upgrade_schema"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaUpgrade:
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def upgrade_schema(engine: Engine) -> SchemaUpgrade:
+    """Bring the schema to the newest revision; nothing happens when it already is."""
+    before = current_revision(engine)
+    with engine.begin() as conn:
+        take_schema_lock(conn)
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    after = current_revision(engine)
+    if before != after:
+        logger.info("schema upgraded from %s to %s", before or "(empty)", after)
+    else:
+        logger.info("schema already at %s", after)
+    assert after == head_revision()
+    return SchemaUpgrade(before=before, after=after)

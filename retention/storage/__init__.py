@@ -1,0 +1,1 @@
+"""Database access: SQLAlchemy Core over SQLite and PostgreSQL, one code path."""

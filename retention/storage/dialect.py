@@ -1,0 +1,35 @@
+"""The small differences between SQLite and PostgreSQL, as capabilities of one code path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["insert_for", "take_schema_lock"]
+
+
+def insert_for(conn: Connection, table: Table) -> Any:
+    """An INSERT construct with `on_conflict_do_update/nothing` for this connection's dialect.
+
+    Both dialects' constructs share the same API (`excluded`, `index_elements`, `where`), so
+    callers write one upsert for both.
+    """
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+# Arbitrary constant naming the schema-upgrade lock among this database's advisory locks.
+_SCHEMA_LOCK_KEY = 0x6C72_0001
+
+
+def take_schema_lock(conn: Connection) -> None:
+    """Serialize schema upgrades from several hosts for the rest of the transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock that every
+    transaction of this tool takes at BEGIN IMMEDIATE already serializes them.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")

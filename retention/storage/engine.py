@@ -1,0 +1,130 @@
+"""Opening the store: engine creation, SQLite pragmas, reachability and schema checks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from retention.errors import DatabaseUnavailableError, SchemaNotCurrentError
+
+if TYPE_CHECKING:
+    from retention.config import DatabaseSettings
+
+__all__ = [
+    "READ_ONLY",
+    "alembic_config",
+    "check_schema_current",
+    "create_store_engine",
+    "current_revision",
+    "head_revision",
+    "sqlite_path",
+]
+
+logger = logging.getLogger(__name__)
+
+UPGRADE_HINT = "run `retention db upgrade`"
+# Execution options of a connection that only reads: on SQLite it does not take the write lock.
+READ_ONLY: dict[str, Any] = {"retention_read_only": True}
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
+    timeout_ms = int(busy_timeout_seconds * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, instead of pysqlite's own guess.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # Deleted content is overwritten with zeros, not left in free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: a writer waits (busy_timeout) instead of
+        # failing later when a read transaction tries to upgrade. Readers say so (READ_ONLY)
+        # and never wait for a writer under WAL.
+        read_only = conn.get_execution_options().get("retention_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def create_store_engine(database: DatabaseSettings, *, must_exist: bool = True) -> Engine:
+    """Create the engine and prove the database answers; DatabaseUnavailableError otherwise.
+
+    With `must_exist`, a SQLite file that does not exist yet is not created: the schema check
+    then tells the user to run `retention db upgrade`.
+    """
+    url = database.url
+    masked = database.masked_url
+    path = sqlite_path(url)
+    if path is not None:
+        if must_exist and not path.exists():
+            raise SchemaNotCurrentError(f"no lead store at {path}: {UPGRADE_HINT}")
+        if not path.parent.exists():
+            raise DatabaseUnavailableError(
+                f"cannot open {masked}: folder {path.parent} does not exist"
+            )
+        engine = create_engine(url)
+        _configure_sqlite(engine, database.busy_timeout_seconds)
+    else:
+        engine = create_engine(
+            url,
+            connect_args={"connect_timeout": 10, "application_name": "lead-retention"},
+            pool_pre_ping=True,
+        )
+    try:
+        with engine.connect():
+            pass
+    except (OperationalError, DBAPIError) as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseUnavailableError(f"cannot connect to {masked}: {reason}") from exc
+    return engine
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", "retention:migrations")
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raise SchemaNotCurrentError unless the database is at the newest migration."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current is None:
+        raise SchemaNotCurrentError(f"the database has no lead-retention schema: {UPGRADE_HINT}")
+    if current != head:
+        raise SchemaNotCurrentError(
+            f"the database schema is at revision {current}, this version needs {head}: "
+            f"{UPGRADE_HINT}"
+        )

@@ -1,0 +1,179 @@
+"""The tables (SPEC section 2). Changed only together with an Alembic revision."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from retention.storage.types import JSONDocument, UTCDateTime
+
+__all__ = [
+    "GENESIS_HASH",
+    "audit_events",
+    "erasure_requests",
+    "job_runs",
+    "lead_subjects",
+    "leads",
+    "legal_holds",
+    "metadata",
+    "store_meta",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Autoincrementing 64-bit ids; SQLite only autoincrements INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+LEAD_ID = String(200)
+HASH = LargeBinary(32)
+# prev_hash of the first audit event.
+GENESIS_HASH = "0" * 64
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("lead_id", LEAD_ID, primary_key=True),
+    Column("category", String(20), nullable=False),
+    Column("portal", String(16), nullable=False),
+    Column("ingestion_date", UTCDateTime(), nullable=False),
+    Column("ttl", UTCDateTime(), nullable=False),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("name", Text),
+    Column("gender", String(32)),
+    Column("email", Text),
+    Column("language", String(8)),
+    Column("message", Text),
+    Column("is_owner", Boolean),
+    Column("phone_numbers", JSONDocument(), nullable=False),
+    Column("payload", JSONDocument(), nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("erased_at", UTCDateTime()),
+    CheckConstraint("category IN ('CLASSIFIED', 'AGENCY', 'PROPERTY_SEARCH')", name="category"),
+    Index(None, "ttl"),
+    Index(None, "ingestion_date"),
+)
+
+# One row per identifier a lead carries, as HMAC-SHA256 of the normalized email or phone: the
+# subject index holds no clear identifier.
+lead_subjects = Table(
+    "lead_subjects",
+    metadata,
+    Column(
+        "lead_id", LEAD_ID, ForeignKey("leads.lead_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("kind", String(8), primary_key=True),
+    Column("subject_hash", HASH, primary_key=True),
+    CheckConstraint("kind IN ('email', 'phone')", name="kind"),
+    Index(None, "subject_hash"),
+)
+
+erasure_requests = Table(
+    "erasure_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("subject_hash", HASH, nullable=False),
+    Column("subject", Text),  # the clear identifier, only while the request is open
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("leads_erased", Integer, nullable=False, server_default="0"),
+    Column("source", String(16), nullable=False),
+    Column("reference", Text),
+    Column("error", Text),
+    CheckConstraint("kind IN ('email', 'phone', 'lead_id')", name="kind"),
+    CheckConstraint(
+        "status IN ('pending', 'deferred', 'completed', 'failed')", name="status"
+    ),
+    CheckConstraint("source IN ('cli', 'file', 'upstream', 'import')", name="source"),
+    Index(None, "status", "received_at"),
+    Index(None, "subject_hash"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", LEAD_ID),
+    Column("subject_kind", String(8)),
+    Column("subject_hash", HASH),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("released_at", UTCDateTime()),
+    CheckConstraint(
+        "(lead_id IS NULL AND subject_hash IS NOT NULL AND subject_kind IS NOT NULL)"
+        " OR (lead_id IS NOT NULL AND subject_hash IS NULL AND subject_kind IS NULL)",
+        name="target",
+    ),
+    Index(None, "lead_id"),
+    Index(None, "subject_hash"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("lead_id", LEAD_ID),
+    Column("run_id", BigInteger),
+    Column("request_id", BigInteger),
+    # Canonical JSON text, hashed byte for byte: kept as text so no database reformats it.
+    Column("details", Text, nullable=False),
+    # Unique: two events can never claim the same predecessor, so the chain cannot fork.
+    Column("prev_hash", String(64), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Index(None, "lead_id"),
+    Index(None, "run_id"),
+    Index(None, "action", "occurred_at"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job", String(32), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("counts", JSONDocument(), nullable=False),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("error", Text),
+    CheckConstraint(
+        "status IN ('running', 'succeeded', 'failed', 'skipped', 'interrupted')", name="status"
+    ),
+    Index(None, "job", "started_at"),
+)
+
+# Facts about the store itself, e.g. the fingerprint of the subject key it was built with.
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
