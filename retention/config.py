@@ -125,7 +125,9 @@ def _database_url(value: Any) -> str:
     try:
         url: URL = make_url(text)
     except ArgumentError:
-        raise ValueError("is not a database URL (sqlite:///FILE or postgresql+psycopg://...)")
+        raise ValueError(
+            "is not a database URL (sqlite:///FILE or postgresql+psycopg://...)"
+        ) from None
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")

@@ -194,7 +194,7 @@ def read_records(paths: list[str], stdin: BinaryIO) -> Iterator[SourceRecord]:
             yield from _records_of_stream(stdin, "<stdin>")
             continue
         try:
-            handle = open(path, "rb", buffering=_CHUNK)  # noqa: SIM115 - closed below
+            handle = open(path, "rb", buffering=_CHUNK)
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from None
         with handle:

@@ -56,8 +56,7 @@ def _lead_row(lead: Lead, now: datetime) -> dict[str, Any]:
         "message": lead.message,
         "is_owner": lead.is_owner,
         "phone_numbers": [
-            {"type": p.type, "number": p.number, "verified": p.verified}
-            for p in lead.phone_numbers
+            {"type": p.type, "number": p.number, "verified": p.verified} for p in lead.phone_numbers
         ],
         "payload": lead.payload,
         "imported_at": now,
@@ -106,7 +105,10 @@ def replace_lead_subjects(
     if subjects:
         conn.execute(
             insert(lead_subjects),
-            [{"lead_id": lead_id, "kind": kind, "subject_hash": h} for lead_id, kind, h in subjects],
+            [
+                {"lead_id": lead_id, "kind": kind, "subject_hash": h}
+                for lead_id, kind, h in subjects
+            ],
         )
 
 

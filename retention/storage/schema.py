@@ -79,9 +79,7 @@ leads = Table(
 lead_subjects = Table(
     "lead_subjects",
     metadata,
-    Column(
-        "lead_id", LEAD_ID, ForeignKey("leads.lead_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("lead_id", LEAD_ID, ForeignKey("leads.lead_id", ondelete="CASCADE"), primary_key=True),
     Column("kind", String(8), primary_key=True),
     Column("subject_hash", HASH, primary_key=True),
     CheckConstraint("kind IN ('email', 'phone')", name="kind"),
@@ -104,9 +102,7 @@ erasure_requests = Table(
     Column("reference", Text),
     Column("error", Text),
     CheckConstraint("kind IN ('email', 'phone', 'lead_id')", name="kind"),
-    CheckConstraint(
-        "status IN ('pending', 'deferred', 'completed', 'failed')", name="status"
-    ),
+    CheckConstraint("status IN ('pending', 'deferred', 'completed', 'failed')", name="status"),
     CheckConstraint("source IN ('cli', 'file', 'upstream', 'import')", name="source"),
     Index(None, "status", "received_at"),
     Index(None, "subject_hash"),

@@ -101,9 +101,7 @@ def upgrade() -> None:
         "erasure_requests",
         ["status", "received_at"],
     )
-    op.create_index(
-        op.f("ix_erasure_requests_subject_hash"), "erasure_requests", ["subject_hash"]
-    )
+    op.create_index(op.f("ix_erasure_requests_subject_hash"), "erasure_requests", ["subject_hash"])
 
     op.create_table(
         "legal_holds",

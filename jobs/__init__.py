@@ -1,0 +1,1 @@
+"""Scheduled jobs (purge, erasure, report), one function each, and the scheduler wiring."""

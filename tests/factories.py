@@ -1,0 +1,83 @@
+"""Synthetic leads for tests: example.com addresses, +336000000xx numbers, fake names."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from retention.storage.schema import metadata
+
+YEAR = 365 * 24 * 3600
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+NOW_TS = int(NOW.timestamp())
+
+
+def make_lead(
+    n: int = 1, category: str = "CLASSIFIED", **metadata_overrides: Any
+) -> dict[str, Any]:
+    """A valid upstream lead object. `metadata_overrides` replace metadata fields."""
+    ingestion = NOW_TS - 30 * 24 * 3600
+    lead: dict[str, Any] = {
+        "metadata": {
+            "leadId": f"lead-{n:06d}",
+            "ingestionDate": ingestion,
+            "portal": "SLG-FRA",
+            "TTL": ingestion + 3 * YEAR,
+            "leadCategory": category,
+        },
+        "contactRequest": {
+            "firstName": f"Prenom{n}",
+            "lastName": f"Nomfictif{n}",
+            "gender": "FEMALE",
+            "email": f"seeker.{n}@example.com",
+            "language": "FR",
+            "phoneNumbers": [{"type": "MOBILE", "number": f"+336000{n:05d}", "verified": True}],
+            "message": f"Message fictif numero {n}.",
+            "isOwner": False,
+        },
+    }
+    if category == "CLASSIFIED":
+        lead["property"] = {"classifiedId": "01ABCDEFGH12", "offererEstateId": f"EST-{n}"}
+    if category == "PROPERTY_SEARCH":
+        lead["distributionType"] = ["BUYER"]
+        lead["property"] = {"estateType": ["APARTMENT"], "budget": {"amountMax": 300000}}
+    lead["metadata"].update(metadata_overrides)
+    return lead
+
+
+def with_contact(lead: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(lead)
+    changed["contactRequest"].update(fields)
+    return changed
+
+
+def write_jsonl(path: Path, leads: Iterable[Any]) -> Path:
+    path.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    return path
+
+
+def write_json(path: Path, document: Any) -> Path:
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: to prove nothing changed."""
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(
+                (tuple(repr(v) for v in row) for row in conn.execute(select(table))), key=repr
+            )
+            for table in metadata.sorted_tables
+        }
+
+
+def dump_text(engine: Engine) -> str:
+    """All rows of all tables as one text, to search for values that must not be there."""
+    return json.dumps(snapshot(engine))

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from freezegun import freeze_time
+from sqlalchemy import Engine
+
+from retention.services.demo import example_files
+from tests.cli_helpers import json_out, run
+from tests.factories import NOW_TS, make_lead, snapshot, with_contact, write_json, write_jsonl
+
+
+def test_import_json_has_the_spec_keys(environ: dict[str, str], tmp_path: Path) -> None:
+    result = run(["import", "--json", *example_files()], environ)
+    assert result.exit_code == 0, result.stderr
+    out = json_out(result)
+    assert {"imported", "updated", "rejected", "erased_on_import", "expired_on_arrival"} <= set(out)
+    assert (out["imported"], out["updated"], out["rejected"]) == (5, 0, 0)
+    again = json_out(run(["import", "--json", *example_files()], environ))
+    assert (again["imported"], again["updated"]) == (0, 5)
+
+
+def test_import_reads_stdin(environ: dict[str, str]) -> None:
+    stdin = (json.dumps(make_lead(1)) + "\n" + json.dumps(make_lead(2)) + "\n").encode()
+    result = run(["import", "--json", "-"], environ, stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert json_out(result)["imported"] == 2
+
+
+def test_invalid_records_exit_2_with_one_line_each_and_no_personal_data(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    before = snapshot(engine)
+    bad_gender = with_contact(make_lead(2), gender="Zorglub", firstName="Zorglub")
+    bad_ttl = make_lead(3, TTL="soon")
+    path = write_jsonl(tmp_path / "leads.jsonl", [make_lead(1), bad_gender, bad_ttl])
+    result = run(["import", str(path)], environ)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid:")]
+    genders = "MALE, FEMALE, OTHER, PREFER_NOT_TO_DISCLOSE"
+    gender_line = f"invalid: {path}: line 2: lead lead-000002: contactRequest.gender"
+    ttl_line = f"invalid: {path}: line 3: lead lead-000003: metadata.TTL"
+    assert lines == [
+        f"{gender_line}: value is not one of {genders}",
+        f"{ttl_line}: must be an integer of Unix seconds, not a string",
+    ]
+    assert "nothing was written" in result.stderr
+    assert "Zorglub" not in result.output
+    assert snapshot(engine) == before
+
+
+def test_skip_invalid_writes_the_rest_and_still_exits_2(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "l.jsonl", [make_lead(1), make_lead(2, portal="NOPE")])
+    result = run(["import", "--skip-invalid", "--json", str(path)], environ)
+    assert result.exit_code == 2
+    out = json_out(result)
+    assert (out["imported"], out["rejected"]) == (1, 1)
+    assert out["errors"] == [
+        f"{path}: line 2: lead lead-000002: metadata.portal: value 'NOPE' is not one of "
+        + ", ".join(
+            ["BDS-FRA", "IMN-DEU", "IWB-BEL", "IWT-DEU", "IWT-AUT", "LCI-FRA", "LIM-FRA",
+             "LIC-FRA", "LIN-FRA", "LUX-FRA", "MAG-FRA", "SLG-FRA", "BCM-FRA", "SLC-FRA",
+             "SLN-FRA", "YSQ-DEU", "SIG-DEU", "SIG-FRA"]
+        )
+    ]  # fmt: skip
+    assert len(snapshot(engine)["leads"]) == 1
+
+
+def test_dry_run_reports_and_writes_nothing(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    before = snapshot(engine)
+    path = write_json(
+        tmp_path / "page.json", {"metadata": {}, "links": {}, "items": [make_lead(1)]}
+    )
+    result = run(["import", "--dry-run", "--json", str(path)], environ)
+    assert result.exit_code == 0
+    assert (json_out(result)["imported"], json_out(result)["dry_run"]) == (1, True)
+    assert snapshot(engine) == before
+
+
+def test_expired_on_arrival_uses_the_clock(environ: dict[str, str], tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "l.jsonl", [make_lead(1, TTL=NOW_TS, ingestionDate=NOW_TS - 9)])
+    with freeze_time("2026-01-15T11:59:59+00:00"):
+        assert json_out(run(["import", "--dry-run", "--json", str(path)], environ))["imported"] == 1
+    with freeze_time("2026-01-15T12:00:00+00:00"):
+        out = json_out(run(["import", "--json", str(path)], environ))
+    assert (out["imported"], out["expired_on_arrival"]) == (0, 1)
+
+
+def test_unreadable_file_is_exit_2_one_line(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    before = snapshot(engine)
+    path = tmp_path / "latin1.json"
+    content = b'[{"metadata": {"leadId": "x"}, "contactRequest": {"lastName": "M\xfcller"}}]'
+    path.write_bytes(content)
+    result = run(["import", str(path)], environ)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {path}: byte {content.index(0xFC)}: not UTF-8 text"
+    assert snapshot(engine) == before
+    missing = run(["import", str(tmp_path / "missing.json")], environ)
+    assert (missing.exit_code, missing.stderr.strip()) == (
+        2,
+        f"error: {tmp_path / 'missing.json'}: no such file",
+    )
+
+
+def test_import_needs_a_path(environ: dict[str, str]) -> None:
+    result = run(["import"], environ)
+    assert result.exit_code == 2
+    assert "Missing argument" in result.stderr

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retention.config import load_settings, mask_url
+from retention.errors import ConfigError
+
+KEY = "k" * 40
+
+
+def test_defaults_come_from_config_default_toml() -> None:
+    settings = load_settings(environ={})
+    assert settings.database.url == "sqlite:///retention.db"
+    assert settings.imports.batch_size == 2000
+    assert settings.logging.format == "text"
+    assert settings.subject.key is None and settings.subject.key_file is None
+
+
+def test_packaged_defaults_are_the_repository_file() -> None:
+    packaged = Path(__file__).parents[1] / "retention" / "default.toml"
+    shipped = Path(__file__).parents[1] / "config" / "default.toml"
+    assert packaged.read_text() == shipped.read_text()
+
+
+def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text('[import]\nbatch_size = 10\n[logging]\nformat = "json"\n')
+    assert load_settings(config, environ={}).imports.batch_size == 10
+    env = {"RETENTION_IMPORT_BATCH_SIZE": "20"}
+    assert load_settings(config, environ=env).imports.batch_size == 20
+    settings = load_settings(config, environ=env, overrides={"logging.format": "text"})
+    assert settings.logging.format == "text"
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text("[import]\nbatch_size = 7\n")
+    settings = load_settings(environ={"RETENTION_CONFIG": str(config)})
+    assert settings.imports.batch_size == 7
+    assert settings.config_file == config
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [
+        pytest.param("[import]\nbatch_size = 0\n", "import.batch_size", id="zero"),
+        pytest.param('[import]\nbatch_size = "many"\n', "import.batch_size", id="string"),
+        pytest.param("[import]\nbatch_sise = 5\n", "import.batch_sise", id="typo"),
+        pytest.param('[logging]\nformat = "xml"\n', "logging.format", id="enum"),
+        pytest.param('[database]\nurl = "mysql://x/y"\n', "database.url", id="backend"),
+        pytest.param(
+            '[database]\nurl = "postgresql+psycopg2://h/db"\n', "database.url", id="driver"
+        ),
+        pytest.param("import = 3\n", "import", id="not-a-table"),
+    ],
+)
+def test_invalid_value_names_the_key(tmp_path: Path, document: str, key: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(document)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert caught.value.key == key
+    assert key in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_invalid_environment_value_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"import\.batch_size"):
+        load_settings(environ={"RETENTION_IMPORT_BATCH_SIZE": "-3"})
+
+
+def test_missing_and_broken_config_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[import\n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(broken, environ={})
+
+
+def test_subject_key_from_environment_must_be_long_enough() -> None:
+    assert load_settings(environ={"RETENTION_SUBJECT_KEY": KEY}).subject.key == KEY
+    with pytest.raises(ConfigError, match="RETENTION_SUBJECT_KEY"):
+        load_settings(environ={"RETENTION_SUBJECT_KEY": "short"})
+
+
+def test_subject_key_is_never_in_the_settings_repr() -> None:
+    settings = load_settings(environ={"RETENTION_SUBJECT_KEY": KEY})
+    assert KEY not in repr(settings)
+
+
+def test_key_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "site.toml"
+    config.write_text('[subject]\nkey_file = "secret.key"\n')
+    settings = load_settings(config, environ={})
+    assert settings.subject.key_file == (tmp_path / "etc" / "secret.key").resolve()
+
+
+def test_database_urls_are_shown_masked() -> None:
+    url = "postgresql+psycopg://app:s3cret@db.internal:5432/leads"
+    settings = load_settings(environ={"RETENTION_DATABASE_URL": url})
+    assert settings.database.masked_url == "postgresql+psycopg://app:***@db.internal:5432/leads"
+    assert "s3cret" not in repr(settings.database.masked_url)
+    assert mask_url("not a url") == "<unparseable database URL>"

@@ -1,0 +1,47 @@
+"""The README stays true: every command is documented, the quick start is what CI runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from retention.cli import cli
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{path} ")
+        else:
+            yield path, command
+
+
+COMMANDS = list(_commands(cli))
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
+def test_every_command_has_help_and_is_in_the_readme(path: str, command: click.Command) -> None:
+    assert command.help and len(command.help) > 20
+    assert f"retention {path}" in README
+
+
+def _quick_start_blocks() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_quick_start_is_two_commands_that_ci_runs() -> None:
+    (block,) = _quick_start_blocks()
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in commands:
+        assert command in ci

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retention.errors import InputError
+from retention.services.lead_sources import check_readable, read_records
+from tests.factories import make_lead
+
+NO_STDIN = io.BytesIO(b"")
+
+
+def _read(path: Path) -> list[Any]:
+    return list(read_records([str(path)], NO_STDIN))
+
+
+def _ids(records: list[Any]) -> list[str]:
+    return [r.value["metadata"]["leadId"] for r in records]
+
+
+def test_page_array_object_and_json_lines_are_detected(tmp_path: Path) -> None:
+    leads = [make_lead(n) for n in range(1, 4)]
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"metadata": {}, "links": {}, "items": leads}, indent=2))
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps(leads, indent=1))
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(leads[0], indent=2))
+    compact_single = tmp_path / "compact.json"
+    compact_single.write_text(json.dumps(leads[0]))
+    lines = tmp_path / "leads.jsonl"
+    lines.write_text("\n".join(json.dumps(lead) for lead in leads) + "\n")
+    expected = ["lead-000001", "lead-000002", "lead-000003"]
+    assert _ids(_read(page)) == expected
+    assert [r.position for r in _read(page)] == ["item 1", "item 2", "item 3"]
+    assert _ids(_read(array)) == expected
+    assert _ids(_read(single)) == ["lead-000001"]
+    assert _ids(_read(compact_single)) == ["lead-000001"]
+    assert _ids(_read(lines)) == expected
+    assert [r.position for r in _read(lines)] == ["line 1", "line 2", "line 3"]
+
+
+def test_page_with_items_before_metadata_and_one_line_pages(tmp_path: Path) -> None:
+    leads = [make_lead(n) for n in range(1, 3)]
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"items": leads, "metadata": {"next": 2}}, indent=2))
+    assert _ids(_read(page)) == ["lead-000001", "lead-000002"]
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text(
+        json.dumps({"items": leads[:1], "links": {}}) + "\n"
+        + json.dumps({"items": leads[1:], "links": {}}) + "\n"
+    )  # fmt: skip
+    records = _read(pages)
+    assert _ids(records) == ["lead-000001", "lead-000002"]
+    assert [r.position for r in records] == ["line 1 item 1", "line 2 item 1"]
+
+
+def test_bom_blank_lines_and_stdin(tmp_path: Path) -> None:
+    lines = tmp_path / "bom.jsonl"
+    lines.write_bytes(b"\xef\xbb\xbf\n\n" + json.dumps(make_lead(7)).encode() + b"\n\n")
+    records = _read(lines)
+    assert _ids(records) == ["lead-000007"]
+    assert records[0].position == "line 3"
+    stdin = io.BytesIO(json.dumps([make_lead(8)]).encode())
+    from_stdin = list(read_records(["-"], stdin))
+    assert _ids(from_stdin) == ["lead-000008"]
+    assert from_stdin[0].source == "<stdin>"
+
+
+def test_a_broken_json_line_is_one_bad_record(tmp_path: Path) -> None:
+    lines = tmp_path / "leads.jsonl"
+    lines.write_text(json.dumps(make_lead(1)) + "\n{not json\n" + json.dumps(make_lead(2)) + "\n")
+    records = _read(lines)
+    assert [r.error is None for r in records] == [True, False, True]
+    assert records[1].position == "line 2"
+    assert "not valid JSON" in (records[1].error or "")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"[" + json.dumps(make_lead(1)).encode() + b", {oops", "not valid JSON",
+                     id="broken-array"),
+        pytest.param(b'{\n "items": [\n' + json.dumps(make_lead(1)).encode() + b",\n",
+                     "not valid JSON", id="truncated-page"),
+        pytest.param(b"leadId,email\n1,x@example.com\n", "not JSON", id="csv"),
+        pytest.param(b"\x00\x01\x02", "not JSON", id="binary"),
+        pytest.param(b'[{"metadata": {"leadId": "caf\xe9"}}]', "not UTF-8", id="latin1-array"),
+        pytest.param(json.dumps(make_lead(1)).encode() + b'\n{"a": "caf\xe9"}\n',
+                     "line 2: not UTF-8", id="latin1-lines"),
+    ],
+)  # fmt: skip
+def test_unreadable_input_is_an_input_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as caught:
+        _read(path)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_empty_file_has_no_records(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("  \n")
+    assert _read(empty) == []
+
+
+def test_missing_files_are_reported_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        check_readable([str(tmp_path / "missing.json")])
+    with pytest.raises(InputError, match="is a directory"):
+        check_readable([str(tmp_path)])
+    check_readable(["-"])
