@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,13 @@ def test_an_erased_lead_is_not_rewritten_with_contact_data(
         conn.execute(
             update(leads).values(first_name=None, last_name=None, email=None, erased_at=NOW)
         )
-    _import(settings, engine, [path])
+    with engine.begin() as conn:
+        conn.execute(lead_subjects.delete())
+    result = _import(settings, engine, [path])
+    assert (result.imported, result.updated, result.erased_on_import) == (0, 0, 1)
     row = _lead_row(engine, "lead-000001")
     assert row.first_name is None and row.email is None and row.erased_at is not None
+    assert snapshot(engine)["lead_subjects"] == [], "an erased lead must not become findable"
 
 
 @pytest.mark.parametrize(
@@ -254,3 +259,33 @@ def test_many_leads_across_batches(settings: Settings, engine: Engine, tmp_path:
     assert (again.imported, again.updated) == (0, 1200)
     with engine.connect() as conn:
         assert len(list(conn.scalars(select(lead_subjects.c.lead_id)))) == 2400
+
+
+def test_concurrent_imports_of_the_same_new_leads_both_succeed(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    # A first import records the key fingerprint, so the two below do not queue behind it.
+    _import(settings, engine, [write_jsonl(tmp_path / "first.jsonl", [make_lead(999)])])
+    path = write_jsonl(tmp_path / "same.jsonl", (make_lead(n) for n in range(1, 801)))
+    small = dataclasses.replace(
+        settings, imports=dataclasses.replace(settings.imports, batch_size=100)
+    )
+    results: list[ImportResult] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(_import(small, engine, [path]))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    # Each import saw every lead once; which one counted them as new depends on timing.
+    assert [r.imported + r.updated for r in results] == [800, 800]
+    dump = snapshot(engine)
+    assert len(dump["leads"]) == 801 and len(dump["lead_subjects"]) == 1602

@@ -60,6 +60,7 @@ class _Tally:
     updated: int = 0
     rejected: int = 0
     expired: int = 0
+    kept_erased: int = 0
     errors: list[RecordError] = field(default_factory=list)
 
 
@@ -121,18 +122,23 @@ def import_leads(
                 if not batch.leads:
                     return
                 existing = existing_lead_ids(conn, batch.leads.keys())
-                upsert_leads(conn, list(batch.leads.values()), now=now)
+                # A lead erased in the store stays erased: neither it nor its subject hashes
+                # are rewritten from the incoming copy.
+                writable = [lead for lead in batch.leads.values() if not existing.get(lead.lead_id)]
+                upsert_leads(conn, writable, now=now)
                 replace_lead_subjects(
                     conn,
-                    existing,
+                    [lead.lead_id for lead in writable],
                     [
                         (lead.lead_id, kind, digest)
-                        for lead in batch.leads.values()
+                        for lead in writable
                         for kind, digest in sorted(lead_subject_hashes(key, lead))
                     ],
                 )
+                kept_erased = len(batch.leads) - len(writable)
                 tally.imported += len(batch.leads) - len(existing)
-                tally.updated += len(existing) + batch.repeats
+                tally.updated += len(existing) - kept_erased + batch.repeats
+                tally.kept_erased += kept_erased
                 logger.debug("wrote a batch of %d leads", len(batch.leads))
                 batch.leads.clear()
                 batch.repeats = 0
@@ -151,7 +157,7 @@ def import_leads(
                 if len(batch) >= batch_size:
                     flush()
             if tally.rejected and not skip_invalid:
-                tally.imported = tally.updated = 0
+                tally.imported = tally.updated = tally.kept_erased = 0
                 transaction.rollback()
                 written = False
             else:
@@ -169,7 +175,7 @@ def import_leads(
         imported=tally.imported,
         updated=tally.updated,
         rejected=tally.rejected,
-        erased_on_import=0,
+        erased_on_import=tally.kept_erased,
         expired_on_arrival=tally.expired,
         dry_run=dry_run,
         written=written,

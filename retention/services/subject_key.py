@@ -52,6 +52,8 @@ def _generate_key_file(path: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read_key_file(path)
+    except OSError as exc:
+        raise SubjectKeyError(f"cannot create subject key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_hex(32) + "\n")
     logger.info("generated subject key file %s (mode 0600): back it up with the database", path)

@@ -70,11 +70,16 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-def existing_lead_ids(conn: Connection, lead_ids: Collection[str]) -> set[str]:
-    """The subset of `lead_ids` already in the store."""
-    found: set[str] = set()
+def existing_lead_ids(conn: Connection, lead_ids: Collection[str]) -> dict[str, bool]:
+    """Those of `lead_ids` already in the store, each mapped to whether it is erased."""
+    found: dict[str, bool] = {}
     for chunk in _chunks(list(lead_ids), _IN_CHUNK):
-        found.update(conn.scalars(select(leads.c.lead_id).where(leads.c.lead_id.in_(chunk))))
+        rows = conn.execute(
+            select(leads.c.lead_id, leads.c.erased_at.is_not(None)).where(
+                leads.c.lead_id.in_(chunk)
+            )
+        )
+        found.update((lead_id, bool(erased)) for lead_id, erased in rows)
     return found
 
 
@@ -96,11 +101,15 @@ def upsert_leads(conn: Connection, batch: Sequence[Lead], *, now: datetime) -> N
 
 def replace_lead_subjects(
     conn: Connection,
-    replaced: Collection[str],
+    lead_ids: Collection[str],
     subjects: Sequence[tuple[str, str, bytes]],
 ) -> None:
-    """Drop the subject hashes of the `replaced` leads, then insert (lead_id, kind, hash) rows."""
-    for chunk in _chunks(list(replaced), _IN_CHUNK):
+    """Make `subjects` ((lead_id, kind, hash) rows) the only subject hashes of `lead_ids`.
+
+    Call it after upserting the leads: the upsert's row locks serialize concurrent imports of
+    the same lead, so their delete-then-insert pairs cannot interleave.
+    """
+    for chunk in _chunks(list(lead_ids), _IN_CHUNK):
         conn.execute(delete(lead_subjects).where(lead_subjects.c.lead_id.in_(chunk)))
     if subjects:
         conn.execute(
