@@ -20,9 +20,12 @@ from sqlalchemy.exc import ArgumentError
 from retention.errors import ConfigError
 
 __all__ = [
+    "AuditSettings",
     "DatabaseSettings",
     "ImportSettings",
     "LoggingSettings",
+    "PurgeSettings",
+    "RetentionSettings",
     "Settings",
     "SubjectSettings",
     "load_settings",
@@ -63,6 +66,25 @@ class ImportSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    ceiling_years: int
+    guard_max_share: float
+    guard_max_leads: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeSettings:
+    batch_size: int
+    workers: int
+    vacuum: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    anchor_file: Path | None
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     format: str
     level: str
@@ -73,6 +95,9 @@ class Settings:
     database: DatabaseSettings
     subject: SubjectSettings
     imports: ImportSettings
+    retention: RetentionSettings
+    purge: PurgeSettings
+    audit: AuditSettings
     logging: LoggingSettings
     config_file: Path | None = None
 
@@ -102,6 +127,20 @@ def _positive_float(value: Any) -> float:
     if value <= 0:
         raise ValueError("must be greater than 0")
     return float(value)
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    if not 0 < value <= 1:
+        raise ValueError("must be a share between 0 (excluded) and 1, e.g. 0.2 for 20%")
+    return float(value)
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
 
 
 def _string(value: Any) -> str:
@@ -144,9 +183,20 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("subject", "key_file"): _string,
     ("import", "batch_size"): _positive_int,
     ("import", "max_errors_listed"): _positive_int,
+    ("retention", "ceiling_years"): _positive_int,
+    ("retention", "guard_max_share"): _share,
+    ("retention", "guard_max_leads"): _positive_int,
+    ("purge", "batch_size"): _positive_int,
+    ("purge", "workers"): _positive_int,
+    ("purge", "vacuum"): _boolean,
+    ("audit", "anchor_file"): _string,
     ("logging", "format"): _one_of(LOG_FORMATS),
     ("logging", "level"): _one_of(LOG_LEVELS),
 }
+
+
+# Keys naming files: relative paths are taken from the config file that names them.
+_PATH_KEYS = ("key_file", "anchor_file")
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -168,7 +218,7 @@ def _flatten(document: Mapping[str, Any], origin: Path | None) -> dict[tuple[str
         for key, value in table.items():
             if (section, key) not in _KEYS:
                 raise ConfigError(f"{section}.{key}", "unknown key")
-            if (section, key) == ("subject", "key_file") and value and origin is not None:
+            if key in _PATH_KEYS and isinstance(value, str) and value and origin is not None:
                 value = str((origin.parent / value).resolve())
             flat[(section, key)] = value
     return flat
@@ -187,7 +237,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
         name = f"{ENV_PREFIX}{section}_{key}".upper()
         if name in environ:
             raw = environ[name]
-            flat[(section, key)] = raw if key in ("url", "key_file") else _env_value(raw)
+            flat[(section, key)] = raw if key in ("url", *_PATH_KEYS) else _env_value(raw)
     return flat
 
 
@@ -244,6 +294,19 @@ def load_settings(
         imports=ImportSettings(
             batch_size=values[("import", "batch_size")],
             max_errors_listed=values[("import", "max_errors_listed")],
+        ),
+        retention=RetentionSettings(
+            ceiling_years=values[("retention", "ceiling_years")],
+            guard_max_share=values[("retention", "guard_max_share")],
+            guard_max_leads=values[("retention", "guard_max_leads")],
+        ),
+        purge=PurgeSettings(
+            batch_size=values[("purge", "batch_size")],
+            workers=values[("purge", "workers")],
+            vacuum=values[("purge", "vacuum")],
+        ),
+        audit=AuditSettings(
+            anchor_file=Path(anchor) if (anchor := values[("audit", "anchor_file")]) else None
         ),
         logging=LoggingSettings(
             format=values[("logging", "format")],

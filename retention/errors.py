@@ -11,6 +11,7 @@ from typing import ClassVar
 __all__ = [
     "ConfigError",
     "DatabaseUnavailableError",
+    "GuardError",
     "InputError",
     "RetentionError",
     "SchemaNotCurrentError",
@@ -56,3 +57,9 @@ class SchemaNotCurrentError(RetentionError):
     """The database schema is missing or older than this version of the tool."""
 
     exit_code: ClassVar[int] = 3
+
+
+class GuardError(RetentionError):
+    """A run refused to delete: the blast-radius guard or the clock check said no."""
+
+    exit_code: ClassVar[int] = 1

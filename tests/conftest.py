@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from retention.config import Settings, load_settings
 from retention.services.schema import upgrade_schema
 from retention.storage.engine import create_store_engine
-from retention.storage.schema import metadata
+from retention.storage.schema import GENESIS_HASH, audit_head, metadata
 
 POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_SCHEMA = "retention_test"
@@ -90,6 +90,7 @@ def _empty_tables(url: str) -> None:
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+        conn.execute(audit_head.insert().values(id=1, event_id=None, hash=GENESIS_HASH))
     engine.dispose()
 
 

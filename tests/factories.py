@@ -81,3 +81,52 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 def dump_text(engine: Engine) -> str:
     """All rows of all tables as one text, to search for values that must not be there."""
     return json.dumps(snapshot(engine))
+
+
+def seed(
+    settings: Any, engine: Engine, records: Iterable[Any], *, at: datetime | None = None
+) -> int:
+    """Import `records` as of `at` (default: a year before NOW), so that leads already due at
+    NOW can be stored. Returns how many were imported."""
+    from retention.services.importing import import_leads
+    from retention.services.lead_sources import SourceRecord
+
+    when = at or datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+    result = import_leads(
+        settings,
+        engine,
+        (SourceRecord("seed", f"item {i}", value=r) for i, r in enumerate(records, start=1)),
+        now=when,
+    )
+    assert result.rejected == 0, [str(e) for e in result.errors]
+    return result.imported
+
+
+def due_lead(n: int, *, ttl_offset: int = -3600, **overrides: Any) -> dict[str, Any]:
+    """A lead whose TTL is `ttl_offset` seconds from NOW (negative: due)."""
+    return make_lead(n, TTL=NOW_TS + ttl_offset, ingestionDate=NOW_TS - 2 * YEAR, **overrides)
+
+
+def fresh_lead(n: int, **overrides: Any) -> dict[str, Any]:
+    """A lead far from due at NOW."""
+    return make_lead(n, TTL=NOW_TS + YEAR, ingestionDate=NOW_TS - 3600, **overrides)
+
+
+def audit_rows(engine: Engine, action: str | None = None) -> list[Any]:
+    from retention.storage.schema import audit_events
+
+    with engine.connect() as conn:
+        statement = select(audit_events).order_by(audit_events.c.id)
+        if action is not None:
+            statement = statement.where(audit_events.c.action == action)
+        return list(conn.execute(statement))
+
+
+def lead_ids(engine: Engine) -> set[str]:
+    from retention.storage.schema import leads
+
+    with engine.connect() as conn:
+        return set(conn.scalars(select(leads.c.lead_id)))
+
+
+FROZEN_NOW_TEXT = "2026-01-15T12:00:00+00:00"

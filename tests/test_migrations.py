@@ -27,7 +27,8 @@ def test_every_contract_table_exists_with_its_indexes(engine: Engine) -> None:
     assert {t.name for t in metadata.sorted_tables} <= tables
     assert {"leads", "erasure_requests", "legal_holds", "audit_events", "job_runs"} <= tables
     lead_indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("leads")}
-    assert ("ttl",) in lead_indexes and ("ingestion_date",) in lead_indexes
+    assert ("ttl", "lead_id") in lead_indexes
+    assert ("ingestion_date", "lead_id") in lead_indexes
     subject_indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("lead_subjects")}
     assert ("subject_hash",) in subject_indexes
 

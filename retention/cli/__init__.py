@@ -13,10 +13,14 @@ import click
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from retention.cli.app import App
+from retention.cli.audit import audit
 from retention.cli.db import db
 from retention.cli.demo import demo
+from retention.cli.hold import hold
 from retention.cli.imports import import_command
 from retention.cli.logs import configure_logging
+from retention.cli.purge import purge
+from retention.cli.run import run
 from retention.config import LOG_FORMATS, load_settings
 from retention.errors import DatabaseUnavailableError, RetentionError
 
@@ -107,9 +111,8 @@ def cli(
     ctx.call_on_close(app.close)
 
 
-cli.add_command(db)
-cli.add_command(import_command)
-cli.add_command(demo)
+for command in (db, import_command, purge, run, hold, audit, demo):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -6,7 +6,13 @@ import unicodedata
 
 import phonenumbers
 
-__all__ = ["PORTAL_REGIONS", "normalize_email", "normalize_phone", "region_for_country"]
+__all__ = [
+    "PORTAL_REGIONS",
+    "is_international",
+    "normalize_email",
+    "normalize_phone",
+    "region_for_country",
+]
 
 # Portal country (ISO alpha-3, the suffix of the portal code) -> default phone region.
 PORTAL_REGIONS = {"FRA": "FR", "DEU": "DE", "BEL": "BE", "AUT": "AT"}
@@ -38,3 +44,9 @@ def normalize_phone(value: str, region: str | None) -> str | None:
         return e164
     digits = "".join(ch for ch in text if ch in _DIGITS)
     return digits or None
+
+
+def is_international(value: str) -> bool:
+    """Whether a phone number carries its country code (+33..., 0033...)."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    return text.startswith("+") or text.startswith("00")

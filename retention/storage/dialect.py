@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ARRAY, ColumnElement, Connection, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["insert_for", "take_schema_lock"]
+__all__ = ["ids_condition", "insert_for", "supports_skip_locked", "take_schema_lock"]
 
 
 def insert_for(conn: Connection, table: Table) -> Any:
@@ -33,3 +34,19 @@ def take_schema_lock(conn: Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+
+
+def ids_condition(
+    conn: Connection, column: ColumnElement[Any], ids: Sequence[str]
+) -> ColumnElement[bool]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL (no 5,000-placeholder
+    statement to parse), an IN list on SQLite (well under its parameter limit per batch)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("ids", value=list(ids), type_=ARRAY(String)))
+    return column.in_(ids)
+
+
+def supports_skip_locked(conn: Connection) -> bool:
+    """Whether concurrent workers can take disjoint batches with FOR UPDATE SKIP LOCKED.
+    SQLite has one writer at a time, so its batches never overlap anyway."""
+    return conn.dialect.name == "postgresql"

@@ -63,7 +63,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         # IMMEDIATE takes the write lock up front: a writer waits (busy_timeout) instead of
         # failing later when a read transaction tries to upgrade. Readers say so (READ_ONLY)
         # and never wait for a writer under WAL.
-        read_only = conn.get_execution_options().get("retention_read_only", False)
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # e.g. PRAGMA wal_checkpoint, which cannot run inside a transaction
+        read_only = options.get("retention_read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 

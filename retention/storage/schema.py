@@ -17,11 +17,13 @@ from sqlalchemy import (
     Text,
 )
 
+from retention.domain.audit_chain import GENESIS_HASH
 from retention.storage.types import JSONDocument, UTCDateTime
 
 __all__ = [
     "GENESIS_HASH",
     "audit_events",
+    "audit_head",
     "erasure_requests",
     "job_runs",
     "lead_subjects",
@@ -45,8 +47,6 @@ metadata = MetaData(
 Id = BigInteger().with_variant(Integer(), "sqlite")
 LEAD_ID = String(200)
 HASH = LargeBinary(32)
-# prev_hash of the first audit event.
-GENESIS_HASH = "0" * 64
 
 leads = Table(
     "leads",
@@ -70,8 +70,9 @@ leads = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("erased_at", UTCDateTime()),
     CheckConstraint("category IN ('CLASSIFIED', 'AGENCY', 'PROPERTY_SEARCH')", name="category"),
-    Index(None, "ttl"),
-    Index(None, "ingestion_date"),
+    # The purge walks these in key order (keyset pagination), one per rule.
+    Index(None, "ttl", "lead_id"),
+    Index(None, "ingestion_date", "lead_id"),
 )
 
 # One row per identifier a lead carries, as HMAC-SHA256 of the normalized email or phone: the
@@ -147,6 +148,17 @@ audit_events = Table(
     Index(None, "action", "occurred_at"),
 )
 
+# The chain head: one row, locked by every transaction that appends events, so concurrent
+# writers append one after the other. Also lets `audit verify` notice a truncated chain.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", BigInteger),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="singleton"),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,
@@ -159,6 +171,8 @@ job_runs = Table(
     Column("counts", JSONDocument(), nullable=False),
     Column("host", String(255)),
     Column("pid", Integer),
+    # Which of the job's worker slots (purge.workers) the run held.
+    Column("worker", Integer, nullable=False, server_default="0"),
     Column("error", Text),
     CheckConstraint(
         "status IN ('running', 'succeeded', 'failed', 'skipped', 'interrupted')", name="status"

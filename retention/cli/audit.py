@@ -1,0 +1,49 @@
+"""`retention audit`: the evidence trail."""
+
+from __future__ import annotations
+
+import click
+
+from retention.cli.app import App, pass_app
+from retention.cli.output import echo_json, json_option
+from retention.services.audit import parse_anchor, verify_audit_chain
+
+__all__ = ["audit"]
+
+
+@click.group()
+def audit() -> None:
+    """Check the audit trail's hash chain."""
+
+
+@audit.command()
+@click.option(
+    "--anchor",
+    metavar="ID:HASH",
+    help="A chain head published by an earlier run: the chain must still extend it.",
+)
+@json_option
+@pass_app
+def verify(app: App, anchor: str | None, as_json: bool) -> None:
+    """Walk the hash chain and name the first event that does not match (exit 1 if any)."""
+    anchored = parse_anchor(anchor) if anchor else None
+    report = verify_audit_chain(app.store(), anchor=anchored)
+    if as_json:
+        echo_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "head": {"event_id": report.head.event_id, "hash": report.head.hash},
+                "first_bad_event": report.first_bad_event,
+                "problem": report.problem,
+            }
+        )
+    elif report.ok:
+        click.echo(f"audit chain ok: {report.events} events, head {report.head}")
+    else:
+        click.echo(
+            f"audit chain BROKEN at event {report.first_bad_event}: {report.problem} "
+            f"({report.events} events verified before it)"
+        )
+    if not report.ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,27 @@
+"""`retention run JOB`: one run of a job, for cron or a Kubernetes CronJob."""
+
+from __future__ import annotations
+
+import click
+
+from jobs.registry import JOBS
+from retention.cli.app import App, pass_app
+from retention.cli.output import dry_run_option, json_option
+from retention.cli.purge import run_purge
+
+__all__ = ["run"]
+
+
+@click.command()
+@click.argument("job", type=click.Choice(JOBS))
+@dry_run_option
+@json_option
+@pass_app
+def run(app: App, job: str, dry_run: bool, as_json: bool) -> None:
+    """Run one job once with its configured settings, under the job's lock.
+
+    Exit 0 when it succeeded or was skipped because another run of the job holds the lock;
+    1 when it failed or was interrupted.
+    """
+    if job == "purge":
+        run_purge(app, dry_run=dry_run, as_json=as_json)

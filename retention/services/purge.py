@@ -1,0 +1,249 @@
+"""`retention purge`: delete every lead the retention policy says is due, in batches.
+
+Each batch is one transaction: the leads are deleted (their subject hashes with them) and one
+`lead.purged` event per lead, naming the rule, is appended to the audit chain; held leads are
+left alone with one `lead.hold_skipped` event each. A crash loses at most the batch in flight,
+which rolls back whole and is done by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from retention.config import Settings
+from retention.domain.audit_chain import EventDraft
+from retention.domain.policy import RetentionPolicy, check_blast_radius, check_clock
+from retention.errors import GuardError
+from retention.storage.audit import append_events
+from retention.storage.due_leads import (
+    RULES,
+    DueCounts,
+    DueLead,
+    count_due,
+    delete_leads,
+    select_due_batch,
+)
+from retention.storage.engine import READ_ONLY
+from retention.storage.holds import active_holds_exist
+
+__all__ = ["BatchProgress", "PurgeResult", "policy_of", "purge_due_leads"]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    batch: int
+    deleted: int
+    hold_skipped: int
+    due: int  # due when the run started (an estimate of the total work)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    dry_run: bool
+    deleted: int
+    hold_skipped: int
+    batches: int
+    by_rule: dict[str, int]
+    due_at_start: int
+    sample_lead_ids: tuple[str, ...]
+    stopped: bool = False
+    longest_batch_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Tally:
+    deleted: int = 0
+    hold_skipped: int = 0
+    batches: int = 0
+    by_rule: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
+    sample: list[str] = field(default_factory=list)
+    longest: float = 0.0
+
+
+def policy_of(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        ceiling_years=settings.retention.ceiling_years,
+        guard_max_share=settings.retention.guard_max_share,
+        guard_max_leads=settings.retention.guard_max_leads,
+    )
+
+
+def _details(lead: DueLead, rule: str) -> str:
+    # Canonical JSON (sorted keys, no spaces) of enum values only: built directly, it is the
+    # hot path of a purge. Equal to audit_chain.canonical_details of the same mapping.
+    return f'{{"category":"{lead.category}","portal":"{lead.portal}","rule":"{rule}"}}'
+
+
+def _check_guards(counts: DueCounts, policy: RetentionPolicy, now: datetime) -> None:
+    for verdict in (
+        check_clock(now, counts.newest_ingestion),
+        check_blast_radius(counts.due - counts.held, counts.total, policy),
+    ):
+        if not verdict.allowed:
+            raise GuardError(
+                f"purge refused: {verdict.reason}. Nothing was deleted. If this is expected "
+                "(the first run on an old store, or after a long pause), run again with "
+                "--force; otherwise check the system clock and the last import first"
+            )
+
+
+def _purge_batch(
+    engine: Engine,
+    *,
+    rule: str,
+    now: datetime,
+    cutoff: datetime,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    run_id: int | None,
+) -> tuple[list[DueLead], int]:
+    """One batch in one transaction: (leads looked at, leads deleted)."""
+    with engine.begin() as conn:
+        holds = active_holds_exist(conn, now)
+        batch = select_due_batch(
+            conn, rule=rule, now=now, cutoff=cutoff, after=after, limit=limit, holds=holds
+        )
+        if not batch:
+            return batch, 0
+        doomed = [lead.lead_id for lead in batch if not lead.held]
+        deleted = delete_leads(conn, doomed)
+        if deleted != len(doomed):
+            raise RuntimeError(f"batch deleted {deleted} of {len(doomed)} locked leads")
+        append_events(
+            conn,
+            [
+                EventDraft(
+                    occurred_at=now,
+                    action="lead.hold_skipped" if lead.held else "lead.purged",
+                    details=_details(lead, rule),
+                    lead_id=lead.lead_id,
+                    run_id=run_id,
+                )
+                for lead in batch
+            ],
+        )
+        return batch, deleted
+
+
+def purge_due_leads(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    run_id: int | None,
+    dry_run: bool = False,
+    force: bool = False,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    timer: Callable[[], float] | None = None,
+) -> PurgeResult:
+    """Delete the due leads (see the module docstring). Raises GuardError before deleting
+    anything when the guard or the clock check refuses and `force` is not given."""
+    policy = policy_of(settings)
+    cutoff = policy.ceiling_cutoff(now)
+    size = batch_size or settings.purge.batch_size
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        holds = active_holds_exist(conn, now)
+        counts = count_due(conn, now=now, cutoff=cutoff, holds=holds)
+    if not force:
+        _check_guards(counts, policy, now)
+    if dry_run:
+        return _dry_run(
+            engine, counts, now=now, cutoff=cutoff, limit=limit, holds=holds, batch_size=size
+        )
+
+    tally = _Tally()
+    stopped = False
+    for rule in RULES:
+        after: tuple[datetime, str] | None = None
+        while True:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            room = size if limit is None else min(size, limit - tally.deleted)
+            if room <= 0:
+                break
+            started = timer() if timer else 0.0
+            batch, deleted = _purge_batch(
+                engine, rule=rule, now=now, cutoff=cutoff, after=after, limit=room, run_id=run_id
+            )
+            if not batch:
+                break
+            if timer:
+                tally.longest = max(tally.longest, timer() - started)
+            after = batch[-1].key
+            tally.batches += 1
+            tally.deleted += deleted
+            tally.by_rule[rule] += deleted
+            tally.hold_skipped += len(batch) - deleted
+            if len(tally.sample) < SAMPLE_SIZE:
+                tally.sample.extend(
+                    lead.lead_id
+                    for lead in batch[: SAMPLE_SIZE - len(tally.sample)]
+                    if not lead.held
+                )
+            logger.debug(
+                "batch %d: %d leads purged, %d held", tally.batches, deleted, len(batch) - deleted
+            )
+            if on_batch is not None:
+                on_batch(
+                    BatchProgress(tally.batches, tally.deleted, tally.hold_skipped, counts.due)
+                )
+        if stopped:
+            break
+    return PurgeResult(
+        dry_run=False,
+        deleted=tally.deleted,
+        hold_skipped=tally.hold_skipped,
+        batches=tally.batches,
+        by_rule=tally.by_rule,
+        due_at_start=counts.due,
+        sample_lead_ids=tuple(tally.sample),
+        stopped=stopped,
+        longest_batch_seconds=tally.longest,
+    )
+
+
+def _dry_run(
+    engine: Engine,
+    counts: DueCounts,
+    *,
+    now: datetime,
+    cutoff: datetime,
+    limit: int | None,
+    holds: bool,
+    batch_size: int,
+) -> PurgeResult:
+    """What a real run would do, from counts and a first batch; nothing is locked or changed."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        sample: list[str] = []
+        for rule in RULES:
+            for lead in select_due_batch(
+                conn, rule=rule, now=now, cutoff=cutoff, after=None, limit=SAMPLE_SIZE * 2,
+                holds=holds, lock=False,
+            ):  # fmt: skip
+                if not lead.held and len(sample) < SAMPLE_SIZE:
+                    sample.append(lead.lead_id)
+    deletable = counts.due - counts.held
+    deleted = deletable if limit is None else min(limit, deletable)
+    # by_rule counts the due leads of each rule, held ones included.
+    return PurgeResult(
+        dry_run=True,
+        deleted=deleted,
+        hold_skipped=counts.held,
+        batches=-(-counts.ttl // batch_size) - (-counts.ceiling // batch_size),
+        by_rule={"ttl": counts.ttl, "ceiling": counts.ceiling},
+        due_at_start=counts.due,
+        sample_lead_ids=tuple(sample),
+    )

@@ -1,0 +1,107 @@
+"""Appending to and reading the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from retention.domain.audit_chain import EventDraft, seal
+from retention.storage.schema import audit_events, audit_head
+
+__all__ = ["ChainHead", "append_events", "iter_events", "read_head"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest event of the chain (event_id None: the chain is empty)."""
+
+    event_id: int | None
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.event_id or 0}:{self.hash}"
+
+
+def read_head(conn: Connection, *, lock: bool = False) -> ChainHead:
+    """The recorded head; with `lock`, held until the transaction ends (PostgreSQL row lock;
+    SQLite's write lock is already held by every writing transaction)."""
+    statement = select(audit_head.c.event_id, audit_head.c.hash).where(audit_head.c.id == 1)
+    if lock:
+        statement = statement.with_for_update()
+    event_id, digest = conn.execute(statement).one()
+    return ChainHead(event_id, digest)
+
+
+def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
+    """Chain `drafts` after the head and insert them, in the caller's transaction.
+
+    The head row stays locked until that transaction ends, so concurrent writers append one
+    after the other; take it as late as possible in the transaction.
+    """
+    head = read_head(conn, lock=True)
+    if not drafts:
+        return head
+    sealed = list(seal(head.hash, drafts))
+    conn.execute(
+        insert(audit_events),
+        [
+            {
+                "occurred_at": event.draft.occurred_at,
+                "action": event.draft.action,
+                "lead_id": event.draft.lead_id,
+                "run_id": event.draft.run_id,
+                "request_id": event.draft.request_id,
+                "details": event.draft.details,
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            }
+            for event in sealed
+        ],
+    )
+    newest = conn.scalar(select(func.max(audit_events.c.id)))
+    new_head = ChainHead(newest, sealed[-1].hash)
+    conn.execute(
+        update(audit_head)
+        .where(audit_head.c.id == 1)
+        .values(event_id=new_head.event_id, hash=new_head.hash)
+    )
+    return new_head
+
+
+def iter_events(
+    conn: Connection, *, chunk: int = 10_000
+) -> Iterator[tuple[int, EventDraft, str, str]]:
+    """Every event in id order as (id, draft, prev_hash, hash), read in keyset chunks."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(
+                audit_events.c.id,
+                audit_events.c.occurred_at,
+                audit_events.c.action,
+                audit_events.c.lead_id,
+                audit_events.c.run_id,
+                audit_events.c.request_id,
+                audit_events.c.details,
+                audit_events.c.prev_hash,
+                audit_events.c.hash,
+            )
+            .where(audit_events.c.id > last)
+            .order_by(audit_events.c.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            draft = EventDraft(
+                occurred_at=row.occurred_at,
+                action=row.action,
+                details=row.details,
+                lead_id=row.lead_id,
+                run_id=row.run_id,
+                request_id=row.request_id,
+            )
+            yield row.id, draft, row.prev_hash, row.hash
+        last = rows[-1].id

@@ -1,0 +1,102 @@
+"""Legal holds: on a lead, or on a subject through its keyed hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, insert, or_, select, update
+
+from retention.storage.schema import lead_subjects, legal_holds
+
+__all__ = [
+    "HoldRow",
+    "active_holds_exist",
+    "hold_condition",
+    "insert_hold",
+    "list_holds",
+    "release_hold",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    id: int
+    lead_id: str | None
+    subject_kind: str | None
+    reason: str
+    created_at: datetime
+    expires_at: datetime | None
+    released_at: datetime | None
+
+
+def _active(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        legal_holds.c.released_at.is_(None),
+        or_(legal_holds.c.expires_at.is_(None), legal_holds.c.expires_at > now),
+    )
+
+
+def active_holds_exist(conn: Connection, now: datetime) -> bool:
+    return bool(conn.scalar(select(exists().where(_active(now)))))
+
+
+def hold_condition(lead_id: ColumnElement[str], now: datetime) -> ColumnElement[bool]:
+    """True for a lead held directly or through one of its subjects, at `now`."""
+    direct = exists().where(legal_holds.c.lead_id == lead_id, _active(now))
+    by_subject = exists().where(
+        lead_subjects.c.lead_id == lead_id,
+        legal_holds.c.subject_hash == lead_subjects.c.subject_hash,
+        _active(now),
+    )
+    return or_(direct, by_subject)
+
+
+def insert_hold(
+    conn: Connection,
+    *,
+    lead_id: str | None,
+    subject: tuple[str, bytes] | None,
+    reason: str,
+    created_at: datetime,
+    expires_at: datetime | None,
+) -> int:
+    hold_id = conn.execute(
+        insert(legal_holds)
+        .values(
+            lead_id=lead_id,
+            subject_kind=subject[0] if subject else None,
+            subject_hash=subject[1] if subject else None,
+            reason=reason,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        .returning(legal_holds.c.id)
+    ).scalar_one()
+    return int(hold_id)
+
+
+def release_hold(conn: Connection, hold_id: int, released_at: datetime) -> HoldRow | None:
+    """Release an active hold; None when there is no such hold or it was released already."""
+    conn.execute(
+        update(legal_holds)
+        .where(legal_holds.c.id == hold_id, legal_holds.c.released_at.is_(None))
+        .values(released_at=released_at)
+    )
+    rows = list_holds(conn, hold_id=hold_id)
+    return rows[0] if rows and rows[0].released_at == released_at else None
+
+
+def list_holds(conn: Connection, *, hold_id: int | None = None) -> list[HoldRow]:
+    statement = select(
+        legal_holds.c.id,
+        legal_holds.c.lead_id,
+        legal_holds.c.subject_kind,
+        legal_holds.c.reason,
+        legal_holds.c.created_at,
+        legal_holds.c.expires_at,
+        legal_holds.c.released_at,
+    ).order_by(legal_holds.c.id)
+    if hold_id is not None:
+        statement = statement.where(legal_holds.c.id == hold_id)
+    return [HoldRow(*row) for row in conn.execute(statement)]

@@ -1,0 +1,154 @@
+"""The audit chain: verification, tampering, truncation, anchors, concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Engine, delete, func, select, update
+
+from retention.config import Settings
+from retention.domain.audit_chain import EventDraft, canonical_details, event_hash
+from retention.errors import InputError
+from retention.services.audit import parse_anchor, verify_audit_chain
+from retention.services.purge import purge_due_leads
+from retention.storage.audit import ChainHead, append_events
+from retention.storage.schema import audit_events, audit_head
+from tests.cli_helpers import json_out, run
+from tests.factories import NOW, audit_rows, due_lead, seed
+
+
+def _events(engine: Engine, count: int) -> ChainHead:
+    with engine.begin() as conn:
+        return append_events(
+            conn,
+            [
+                EventDraft(NOW, "run.started", canonical_details({"n": n}), run_id=n)
+                for n in range(count)
+            ],
+        )
+
+
+def test_a_purge_leaves_a_valid_chain(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 6)])
+    purge_due_leads(settings, engine, now=NOW, run_id=None, batch_size=2)
+    report = verify_audit_chain(engine)
+    assert report.ok and report.events == 5
+    assert report.head.event_id == audit_rows(engine)[-1].id
+
+
+def test_an_altered_event_is_named(engine: Engine) -> None:
+    _events(engine, 5)
+    third = audit_rows(engine)[2].id
+    with engine.begin() as conn:
+        conn.execute(
+            update(audit_events).where(audit_events.c.id == third).values(details='{"n":99}')
+        )
+    report = verify_audit_chain(engine)
+    assert (report.ok, report.first_bad_event, report.events) == (False, third, 2)
+    assert "altered" in (report.problem or "")
+
+
+def test_a_removed_event_in_the_middle_is_named(engine: Engine) -> None:
+    _events(engine, 5)
+    ids = [row.id for row in audit_rows(engine)]
+    with engine.begin() as conn:
+        conn.execute(delete(audit_events).where(audit_events.c.id == ids[1]))
+    report = verify_audit_chain(engine)
+    assert (report.ok, report.first_bad_event) == (False, ids[2])
+
+
+def test_truncation_is_caught_by_the_recorded_head(engine: Engine) -> None:
+    _events(engine, 5)
+    ids = [row.id for row in audit_rows(engine)]
+    with engine.begin() as conn:
+        conn.execute(delete(audit_events).where(audit_events.c.id >= ids[3]))
+    report = verify_audit_chain(engine)
+    assert not report.ok and report.first_bad_event == ids[4]
+    assert "removed from the end" in (report.problem or "")
+
+
+def _rewrite_head_to_last_event(engine: Engine) -> None:
+    with engine.begin() as conn:
+        last_id = conn.scalar(select(func.max(audit_events.c.id)))
+        last_hash = conn.scalar(select(audit_events.c.hash).where(audit_events.c.id == last_id))
+        conn.execute(update(audit_head).values(event_id=last_id, hash=last_hash))
+
+
+def test_truncation_with_a_rewritten_head_is_caught_by_the_anchor(engine: Engine) -> None:
+    head = _events(engine, 5)
+    anchor = (head.event_id or 0, head.hash)
+    with engine.begin() as conn:
+        conn.execute(delete(audit_events).where(audit_events.c.id >= (head.event_id or 0) - 1))
+    _rewrite_head_to_last_event(engine)
+    assert verify_audit_chain(engine).ok  # consistent on its own...
+    report = verify_audit_chain(engine, anchor=anchor)  # ...but not with what was published
+    assert (report.ok, report.first_bad_event) == (False, head.event_id)
+    assert "truncated" in (report.problem or "")
+
+
+def test_a_chain_rewritten_whole_is_caught_by_the_anchor(engine: Engine) -> None:
+    head = _events(engine, 3)
+    anchor = (head.event_id or 0, head.hash)
+    rows = audit_rows(engine)
+    with engine.begin() as conn:  # recompute every hash after changing the first event
+        # prev_hash is unique: park every row on a distinct value while rewriting them.
+        parked = func.substr(audit_events.c.hash, 1, 63) + "!"
+        conn.execute(update(audit_events).values(prev_hash=parked))
+        prev = "0" * 64
+        for index, row in enumerate(rows):
+            details = '{"n":7}' if index == 0 else row.details
+            draft = EventDraft(row.occurred_at, row.action, details, run_id=row.run_id)
+            digest = event_hash(prev, draft)
+            conn.execute(
+                update(audit_events)
+                .where(audit_events.c.id == row.id)
+                .values(details=draft.details, prev_hash=prev, hash=digest)
+            )
+            prev = digest
+    _rewrite_head_to_last_event(engine)
+    assert verify_audit_chain(engine).ok
+    report = verify_audit_chain(engine, anchor=anchor)
+    assert (report.ok, report.first_bad_event) == (False, head.event_id)
+    assert "rewritten" in (report.problem or "")
+
+
+def test_concurrent_writers_append_one_chain(engine: Engine) -> None:
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for _ in range(10):
+                _events(engine, 20)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    report = verify_audit_chain(engine)
+    assert report.ok and report.events == 600
+
+
+def test_cli_verify_exit_codes_and_json(environ: dict[str, str], engine: Engine) -> None:
+    head = _events(engine, 3)
+    ok = run(["audit", "verify", "--json", "--anchor", str(head)], environ)
+    assert ok.exit_code == 0
+    assert json_out(ok) == {
+        "ok": True, "events": 3, "first_bad_event": None, "problem": None,
+        "head": {"event_id": head.event_id, "hash": head.hash},
+    }  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(update(audit_events).values(action="lead.erased"))
+    broken = run(["audit", "verify"], environ)
+    assert broken.exit_code == 1
+    assert broken.stdout.startswith("audit chain BROKEN at event")
+
+
+@pytest.mark.parametrize("text", ["12", "x:" + "a" * 64, "3:" + "z" * 64, "3:abc"])
+def test_bad_anchors_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError, match="--anchor"):
+        parse_anchor(text)

@@ -1,0 +1,173 @@
+"""The purge: policy boundaries, batches, holds, guard, audit events (both backends)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from retention.config import Settings
+from retention.errors import GuardError
+from retention.services.holds import place_hold, release_hold_by_id
+from retention.services.purge import PurgeResult, purge_due_leads
+from retention.storage.schema import lead_subjects
+from tests.factories import (
+    NOW,
+    NOW_TS,
+    YEAR,
+    audit_rows,
+    due_lead,
+    fresh_lead,
+    lead_ids,
+    make_lead,
+    seed,
+    snapshot,
+)
+
+
+def _purge(settings: Settings, engine: Engine, **options: object) -> PurgeResult:
+    return purge_due_leads(settings, engine, now=NOW, run_id=None, **options)  # type: ignore[arg-type]
+
+
+def _lenient(settings: Settings, **purge: object) -> Settings:
+    """Settings whose guard does not get in the way of small test stores."""
+    return dataclasses.replace(
+        settings,
+        retention=dataclasses.replace(settings.retention, guard_max_leads=10_000),
+        purge=dataclasses.replace(settings.purge, **purge),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "deleted"),
+    [(-1, 1), (0, 1), (1, 0)],
+    ids=["ttl-1s-ago", "ttl-exactly-now", "ttl-in-1s"],
+)
+def test_ttl_boundary(settings: Settings, engine: Engine, offset: int, deleted: int) -> None:
+    seed(settings, engine, [due_lead(1, ttl_offset=offset), fresh_lead(2)])
+    result = _purge(settings, engine)
+    assert (result.deleted, result.by_rule["ttl"]) == (deleted, deleted)
+    assert ("lead-000001" in lead_ids(engine)) is (deleted == 0)
+    assert "lead-000002" in lead_ids(engine)
+
+
+@pytest.mark.parametrize(
+    ("ingested_before_cutoff", "deleted"),
+    [(1, 1), (0, 1), (-1, 0)],
+    ids=["ingested-3y-and-1s-ago", "ingested-exactly-3y-ago", "ingested-3y-minus-1s-ago"],
+)
+def test_ceiling_deletes_leads_whose_ttl_is_too_far(
+    settings: Settings, engine: Engine, ingested_before_cutoff: int, deleted: int
+) -> None:
+    three_years_ago = int(NOW.replace(year=NOW.year - 3).timestamp())
+    lead = make_lead(
+        1, ingestionDate=three_years_ago - ingested_before_cutoff, TTL=NOW_TS + 5 * YEAR
+    )
+    seed(settings, engine, [lead], at=NOW - timedelta(days=1))
+    result = _purge(settings, engine)
+    assert (result.deleted, result.by_rule["ceiling"], result.by_rule["ttl"]) == (
+        deleted,
+        deleted,
+        0,
+    )
+    if deleted:
+        (event,) = audit_rows(engine, "lead.purged")
+        assert json.loads(event.details)["rule"] == "ceiling"
+
+
+def test_every_deleted_lead_has_exactly_one_event_and_nothing_of_it_remains(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 8)] + [fresh_lead(100)])
+    result = _purge(settings, engine, batch_size=3)
+    assert (result.deleted, result.batches) == (7, 3)
+    events = audit_rows(engine, "lead.purged")
+    assert sorted(e.lead_id for e in events) == [f"lead-{n:06d}" for n in range(1, 8)]
+    details = json.loads(events[0].details)
+    assert details == {"category": "CLASSIFIED", "portal": "SLG-FRA", "rule": "ttl"}
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(lead_subjects.c.lead_id))) == {"lead-000100"}
+    assert lead_ids(engine) == {"lead-000100"}
+    again = _purge(settings, engine)
+    assert (again.deleted, again.batches) == (0, 0)
+
+
+def test_limit_stops_after_that_many(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 11)])
+    assert _purge(_lenient(settings), engine, batch_size=3, limit=5).deleted == 5
+    assert len(lead_ids(engine)) == 5
+
+
+def test_dry_run_counts_and_changes_nothing(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 5)] + [fresh_lead(9)])
+    before = snapshot(engine)
+    result = _purge(settings, engine, dry_run=True, batch_size=3)
+    assert (result.dry_run, result.deleted, result.batches) == (True, 4, 2)
+    assert set(result.sample_lead_ids) == {f"lead-{n:06d}" for n in range(1, 5)}
+    assert snapshot(engine) == before
+
+
+def test_held_leads_are_skipped_audited_and_purged_after_release(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(settings, engine, [due_lead(1), due_lead(2), due_lead(3)])
+    by_lead = place_hold(settings, engine, reason="litigation 7", now=NOW, lead_id="lead-000001")
+    place_hold(settings, engine, reason="dispute", now=NOW, email=" SEEKER.2@example.com ")
+    first = _purge(settings, engine)
+    assert (first.deleted, first.hold_skipped) == (1, 2)
+    assert lead_ids(engine) == {"lead-000001", "lead-000002"}
+    skipped = audit_rows(engine, "lead.hold_skipped")
+    assert sorted(e.lead_id for e in skipped) == ["lead-000001", "lead-000002"]
+    release_hold_by_id(engine, by_lead, now=NOW)
+    second = _purge(settings, engine)
+    assert (second.deleted, second.hold_skipped) == (1, 1)
+    assert lead_ids(engine) == {"lead-000002"}
+
+
+def test_an_expired_hold_no_longer_holds(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [due_lead(1)])
+    place_hold(
+        settings, engine, reason="until yesterday", now=NOW - timedelta(days=3),
+        until=NOW - timedelta(days=1), lead_id="lead-000001",
+    )  # fmt: skip
+    assert _purge(settings, engine).deleted == 1
+
+
+def test_guard_refuses_a_large_share_and_force_overrides(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(
+        settings, engine, [due_lead(n) for n in range(1, 7)] + [fresh_lead(n) for n in range(7, 11)]
+    )
+    strict = dataclasses.replace(
+        settings, retention=dataclasses.replace(settings.retention, guard_max_leads=5)
+    )
+    before = snapshot(engine)
+    with pytest.raises(GuardError) as refused:
+        _purge(strict, engine)
+    message = str(refused.value)
+    assert "6 of 10 leads (60%)" in message and "--force" in message
+    assert snapshot(engine) == before
+    assert _purge(strict, engine, force=True).deleted == 6
+
+
+def test_guard_allows_many_leads_when_they_are_a_small_share(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(
+        settings, engine, [due_lead(n) for n in range(1, 4)] + [fresh_lead(n) for n in range(4, 21)]
+    )
+    strict = dataclasses.replace(
+        settings, retention=dataclasses.replace(settings.retention, guard_max_leads=2)
+    )
+    assert _purge(strict, engine).deleted == 3  # 15% of the store: under the share
+
+
+def test_a_clock_before_the_newest_ingestion_is_refused(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [make_lead(1, ingestionDate=NOW_TS + 60, TTL=NOW_TS + YEAR)])
+    with pytest.raises(GuardError, match="clock"):
+        _purge(settings, engine)
+    assert _purge(settings, engine, force=True).deleted == 0
