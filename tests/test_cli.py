@@ -109,14 +109,17 @@ def test_traceback_flag_reraises(tmp_path: Path) -> None:
         run(["--traceback", "--database-url", url, "import", "-"], {})
 
 
-def test_demo_builds_a_store_from_the_examples(tmp_path: Path) -> None:
+def test_demo_builds_a_store_and_purges_it(tmp_path: Path) -> None:
     path = tmp_path / "demo.db"
     first = run(["demo", "--path", str(path), "--json"], {})
     assert first.exit_code == 0, first.output
     out = json_out(first)
-    assert (out["imported"], out["leads"]) == (5, 5)
-    assert out["by_category"] == {"AGENCY": 2, "CLASSIFIED": 2, "PROPERTY_SEARCH": 1}
-    assert json_out(run(["demo", "--path", str(path), "--json"], {}))["leads"] == 5  # rebuilt
+    assert out["leads_before"] == 5000 and out["guard_refused_first_run"] is True
+    assert out["deleted"] == out["leads_before"] - out["leads_after"] > 1000
+    assert out["by_rule"]["ceiling"] > 0 and out["hold_skipped"] == 2
+    assert out["audit_chain_ok"] is True
+    again = run(["demo", "--path", str(path), "--json", "--leads", "100"], {})
+    assert json_out(again)["leads_before"] == 100  # rebuilt from scratch
     other = tmp_path / "real.db"
     other.write_bytes(b"")
     refused = run(["demo", "--path", str(other)], {})

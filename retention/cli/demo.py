@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from retention import clock
+from jobs.demo import run_demo
 from retention.cli.app import App, pass_app
 from retention.cli.output import echo_json, json_option
-from retention.services.demo import build_demo_store
 
 __all__ = ["demo"]
 
@@ -22,29 +21,48 @@ __all__ = ["demo"]
     show_default=True,
     help="SQLite file of the demo store; rebuilt on every run, never a real store.",
 )
+@click.option(
+    "--leads", type=click.IntRange(min=10), default=5000, show_default=True,
+    help="How many synthetic leads to generate.",
+)  # fmt: skip
 @json_option
 @pass_app
-def demo(app: App, path: Path, as_json: bool) -> None:
-    """Build a demo SQLite store from the bundled synthetic example leads and show it."""
-    result = build_demo_store(app.settings, path, now=clock.utcnow())
-    store, imported = result.store, result.imported
+def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
+    """Build a demo SQLite store of synthetic leads spanning four years and purge it.
+
+    Some leads are past their TTL, some carry a wrong TTL that the 3-year ceiling catches, two
+    are under legal hold. The first purge of such an old store trips the blast-radius guard,
+    so the demo shows the refusal and runs again with --force, as an operator would.
+    """
+    report = run_demo(app.settings, path, leads=leads)
+    result, outcome = report.purge.result, report.purge.outcome
+    assert result is not None
     if as_json:
         echo_json(
             {
-                "path": str(result.path),
-                "imported": imported.imported,
-                "leads": store.total,
-                "by_category": dict(store.by_category),
-                "by_portal": dict(store.by_portal),
-                "next_ttl": store.next_ttl.isoformat() if store.next_ttl else None,
+                "path": str(report.path),
+                "leads_before": report.before.total,
+                "leads_after": report.after.total,
+                "guard_refused_first_run": report.guard_refusal is not None,
+                "deleted": result.deleted,
+                "by_rule": result.by_rule,
+                "hold_skipped": result.hold_skipped,
+                "run_id": outcome.run_id,
+                "audit_chain_ok": report.chain.ok,
+                "audit_head": str(outcome.head),
             }
         )
         return
-    click.echo(f"demo store {result.path}: imported {imported.imported} example leads")
-    click.echo(f"leads in store: {store.total} ({store.erased} erased)")
-    for category, count in store.by_category:
-        click.echo(f"  {category:<16} {count}")
-    click.echo("by portal: " + ", ".join(f"{p} {n}" for p, n in store.by_portal))
-    if store.oldest_ingestion and store.next_ttl:
-        click.echo(f"oldest ingestion {store.oldest_ingestion:%Y-%m-%d %H:%M:%SZ}")
-        click.echo(f"next TTL expiry  {store.next_ttl:%Y-%m-%d %H:%M:%SZ}")
+    click.echo(f"demo store {report.path}: {report.before.total} synthetic leads over four years")
+    if report.guard_refusal:
+        click.echo(f"first purge refused by the guard: {report.guard_refusal.split('. ')[0]}")
+        click.echo("checked, it is an old store: purging again with --force")
+    click.echo(
+        f"purge run {outcome.run_id} {outcome.status}: {result.deleted} leads deleted "
+        f"({result.by_rule['ttl']} past their TTL, {result.by_rule['ceiling']} past the "
+        f"3-year ceiling), {result.hold_skipped} kept under legal hold, {result.batches} batches"
+    )
+    click.echo(f"leads in store: {report.before.total} -> {report.after.total}")
+    state = "ok" if report.chain.ok else f"BROKEN at event {report.chain.first_bad_event}"
+    click.echo(f"audit chain {state}: {report.chain.events} events, head {outcome.head}")
+    click.echo(f"try: retention --database-url sqlite:///{report.path} hold list")

@@ -1,4 +1,4 @@
-"""`retention demo`: a throw-away SQLite store built from the bundled example leads.
+"""`retention demo`: a throw-away SQLite store of synthetic leads spanning four years.
 
 It stays clear of real stores: it refuses to touch an existing file it did not create.
 """
@@ -6,34 +6,40 @@ It stays clear of real stores: it refuses to touch an existing file it did not c
 from __future__ import annotations
 
 import dataclasses
-import io
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from retention.config import Settings, SubjectSettings
+from retention.domain.policy import years_before
 from retention.errors import InputError
 from retention.services.importing import ImportResult, import_leads
-from retention.services.lead_sources import read_records
+from retention.services.lead_sources import SourceRecord
 from retention.services.schema import upgrade_schema
-from retention.services.store_summary import summarize_store
 from retention.storage.engine import create_store_engine
-from retention.storage.leads import LeadCounts
 from retention.storage.meta import get_meta, set_meta_once
 
-__all__ = ["DemoResult", "build_demo_store", "example_files"]
+__all__ = ["HELD_DEMO_LEADS", "DemoStore", "build_demo_store", "example_files", "synthetic_leads"]
 
 _DEMO_MARK = "demo_store"
+# Numbers of the synthetic leads the demo places holds on (by lead id and by email).
+HELD_DEMO_LEADS = (3, 7)
+_PORTALS = ("SLG-FRA", "LIM-FRA", "MAG-FRA", "IWT-DEU", "IMN-DEU", "IWB-BEL", "IWT-AUT")
+_CATEGORIES = ("CLASSIFIED", "AGENCY", "PROPERTY_SEARCH")
+_COUNTRY_CODES = {"FRA": "33", "DEU": "49", "BEL": "32", "AUT": "43"}
 
 
 @dataclass(frozen=True, slots=True)
-class DemoResult:
-    path: Path
+class DemoStore:
+    settings: Settings  # settings pointing at the demo store
+    engine: Engine
     imported: ImportResult
-    store: LeadCounts
 
 
 def example_files() -> list[str]:
@@ -42,11 +48,50 @@ def example_files() -> list[str]:
     return sorted(str(path) for path in folder.glob("*.json"))
 
 
+def synthetic_leads(now: datetime, count: int, *, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """`count` fake leads ingested over the four years before `now`; TTL three years after
+    ingestion, except every 50th lead, whose upstream TTL is wrongly five years (the ceiling
+    rule catches those). Names, emails and numbers are visibly fake."""
+    rng = random.Random(seed)
+    span = int((now - years_before(now, 4)).total_seconds())
+    for n in range(1, count + 1):
+        ingested = now - timedelta(seconds=rng.randrange(3600, span))
+        if n in HELD_DEMO_LEADS:  # the leads the demo holds are past their TTL
+            ingested = now - timedelta(days=3 * 365 + 100)
+        ttl_years = 5 if n % 50 == 0 else 3
+        ttl = ingested.replace(year=ingested.year + ttl_years, day=min(ingested.day, 28))
+        portal = rng.choice(_PORTALS)
+        category = rng.choice(_CATEGORIES)
+        lead: dict[str, Any] = {
+            "metadata": {
+                "leadId": f"demo-{n:06d}",
+                "ingestionDate": int(ingested.timestamp()),
+                "portal": portal,
+                "TTL": int(ttl.timestamp()),
+                "leadCategory": category,
+            },
+            "contactRequest": {
+                "firstName": f"Demo{n}",
+                "lastName": "Fictif",
+                "email": f"demo.seeker.{n}@example.com",
+                "phoneNumbers": [
+                    {"type": "MOBILE", "number": f"+{_COUNTRY_CODES[portal[-3:]]}600{n:06d}"}
+                ],
+                "message": "Synthetic demo message.",
+            },
+        }
+        if category == "CLASSIFIED":
+            lead["property"] = {"classifiedId": "01ABCDEFGH12"}
+        if category == "PROPERTY_SEARCH":
+            lead["distributionType"] = ["BUYER"]
+        yield lead
+
+
 def _is_demo_store(engine: Engine) -> bool:
     with engine.connect() as conn:
         try:
             return get_meta(conn, _DEMO_MARK) == "yes"
-        except Exception:
+        except Exception:  # any unreadable file is simply not ours
             return False
 
 
@@ -55,8 +100,9 @@ def _remove_demo_files(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-def build_demo_store(settings: Settings, path: Path, *, now: datetime) -> DemoResult:
-    """(Re)build the demo store at `path` and import the example leads into it."""
+def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: int) -> DemoStore:
+    """(Re)build the demo store at `path` with `leads` synthetic leads, imported as they
+    arrived over the past four years. The caller disposes of the returned engine."""
     demo_settings = dataclasses.replace(
         settings,
         database=dataclasses.replace(settings.database, url=f"sqlite:///{path}"),
@@ -72,13 +118,13 @@ def build_demo_store(settings: Settings, path: Path, *, now: datetime) -> DemoRe
             raise InputError(f"{path} exists and is not a demo store: choose another --path")
         _remove_demo_files(path)
     engine = create_store_engine(demo_settings.database, must_exist=False)
-    try:
-        upgrade_schema(engine)
-        with engine.begin() as conn:
-            set_meta_once(conn, _DEMO_MARK, "yes")
-        imported = import_leads(
-            demo_settings, engine, read_records(example_files(), io.BytesIO()), now=now
-        )
-        return DemoResult(path=path, imported=imported, store=summarize_store(engine))
-    finally:
-        engine.dispose()
+    upgrade_schema(engine)
+    with engine.begin() as conn:
+        set_meta_once(conn, _DEMO_MARK, "yes")
+    records = (
+        SourceRecord("demo", f"item {index}", value=lead)
+        for index, lead in enumerate(synthetic_leads(now, leads), start=1)
+    )
+    # Imported "as of" four years ago, the way a store fills up over the years.
+    imported = import_leads(demo_settings, engine, records, now=years_before(now, 4))
+    return DemoStore(demo_settings, engine, imported)
