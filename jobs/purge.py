@@ -15,7 +15,8 @@ from retention import clock
 from retention.config import Settings
 from retention.services.audit import append_anchor
 from retention.services.purge import BatchProgress, PurgeResult, purge_due_leads
-from retention.services.residue import ResidueReport, clean_residue
+from retention.storage.dialect import concurrent_workers
+from retention.storage.residue import ResidueReport, clean_residue
 
 __all__ = ["PurgeRun", "purge_job"]
 
@@ -69,7 +70,7 @@ def purge_job(
             raise Interrupted(counts)
         return counts, result
 
-    workers = settings.purge.workers if engine.dialect.name == "postgresql" else 1
+    workers = concurrent_workers(engine, settings.purge.workers)
     outcome = run_job(engine, "purge", body, now=now, dry_run=dry_run, workers=workers)
     result: PurgeResult | None = state.get("result")
     if outcome.head is not None and not dry_run and outcome.status != "skipped":

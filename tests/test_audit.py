@@ -15,6 +15,7 @@ from retention.services.purge import purge_due_leads
 from retention.storage.audit import ChainHead, append_events
 from retention.storage.schema import audit_events, audit_head
 from tests.cli_helpers import json_out, run
+from tests.conftest import audit_tampering
 from tests.factories import NOW, audit_rows, due_lead, seed
 
 
@@ -40,7 +41,7 @@ def test_a_purge_leaves_a_valid_chain(settings: Settings, engine: Engine) -> Non
 def test_an_altered_event_is_named(engine: Engine) -> None:
     _events(engine, 5)
     third = audit_rows(engine)[2].id
-    with engine.begin() as conn:
+    with engine.begin() as conn, audit_tampering(conn):
         conn.execute(
             update(audit_events).where(audit_events.c.id == third).values(details='{"n":99}')
         )
@@ -52,7 +53,7 @@ def test_an_altered_event_is_named(engine: Engine) -> None:
 def test_a_removed_event_in_the_middle_is_named(engine: Engine) -> None:
     _events(engine, 5)
     ids = [row.id for row in audit_rows(engine)]
-    with engine.begin() as conn:
+    with engine.begin() as conn, audit_tampering(conn):
         conn.execute(delete(audit_events).where(audit_events.c.id == ids[1]))
     report = verify_audit_chain(engine)
     assert (report.ok, report.first_bad_event) == (False, ids[2])
@@ -61,7 +62,7 @@ def test_a_removed_event_in_the_middle_is_named(engine: Engine) -> None:
 def test_truncation_is_caught_by_the_recorded_head(engine: Engine) -> None:
     _events(engine, 5)
     ids = [row.id for row in audit_rows(engine)]
-    with engine.begin() as conn:
+    with engine.begin() as conn, audit_tampering(conn):
         conn.execute(delete(audit_events).where(audit_events.c.id >= ids[3]))
     report = verify_audit_chain(engine)
     assert not report.ok and report.first_bad_event == ids[4]
@@ -78,7 +79,7 @@ def _rewrite_head_to_last_event(engine: Engine) -> None:
 def test_truncation_with_a_rewritten_head_is_caught_by_the_anchor(engine: Engine) -> None:
     head = _events(engine, 5)
     anchor = (head.event_id or 0, head.hash)
-    with engine.begin() as conn:
+    with engine.begin() as conn, audit_tampering(conn):
         conn.execute(delete(audit_events).where(audit_events.c.id >= (head.event_id or 0) - 1))
     _rewrite_head_to_last_event(engine)
     assert verify_audit_chain(engine).ok  # consistent on its own...
@@ -91,7 +92,8 @@ def test_a_chain_rewritten_whole_is_caught_by_the_anchor(engine: Engine) -> None
     head = _events(engine, 3)
     anchor = (head.event_id or 0, head.hash)
     rows = audit_rows(engine)
-    with engine.begin() as conn:  # recompute every hash after changing the first event
+    # Change the first event, then recompute every hash after it.
+    with engine.begin() as conn, audit_tampering(conn):
         # prev_hash is unique: park every row on a distinct value while rewriting them.
         parked = func.substr(audit_events.c.hash, 1, 63) + "!"
         conn.execute(update(audit_events).values(prev_hash=parked))
@@ -141,7 +143,7 @@ def test_cli_verify_exit_codes_and_json(environ: dict[str, str], engine: Engine)
         "ok": True, "events": 3, "first_bad_event": None, "problem": None,
         "head": {"event_id": head.event_id, "hash": head.hash},
     }  # fmt: skip
-    with engine.begin() as conn:
+    with engine.begin() as conn, audit_tampering(conn):
         conn.execute(update(audit_events).values(action="lead.erased"))
     broken = run(["audit", "verify"], environ)
     assert broken.exit_code == 1
@@ -152,3 +154,16 @@ def test_cli_verify_exit_codes_and_json(environ: dict[str, str], engine: Engine)
 def test_bad_anchors_are_input_errors(text: str) -> None:
     with pytest.raises(InputError, match="--anchor"):
         parse_anchor(text)
+
+
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_the_trail_refuses_updates_and_deletes(engine: Engine, change: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    _events(engine, 2)
+    statement = (
+        update(audit_events).values(details="{}") if change == "update" else delete(audit_events)
+    )
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(statement)
+    assert verify_audit_chain(engine).ok and len(audit_rows(engine)) == 2

@@ -204,3 +204,14 @@ def test_two_purges_at_once_audit_every_lead_exactly_once(
     if engine.dialect.name == "postgresql":
         statuses = sorted(r["status"] for r in results)
         assert statuses == ["succeeded", "succeeded"], "two workers purge side by side"
+
+
+def test_progress_line_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from retention.cli.purge import _progress
+    from retention.services.purge import BatchProgress
+
+    assert _progress(False) is None
+    show = _progress(True)
+    assert show is not None
+    show(BatchProgress(batch=2, deleted=9000, hold_skipped=1, due=18000))
+    assert capsys.readouterr().err == "\rpurge: 9000 deleted, 1 held, batch 2 (50%)"

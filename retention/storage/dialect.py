@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, String, Table, any_, bindparam
+from sqlalchemy import ARRAY, ColumnElement, Connection, Engine, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["ids_condition", "insert_for", "supports_skip_locked", "take_schema_lock"]
+__all__ = [
+    "concurrent_workers",
+    "ids_condition",
+    "insert_for",
+    "supports_skip_locked",
+    "take_schema_lock",
+]
 
 
 def insert_for(conn: Connection, table: Table) -> Any:
@@ -50,3 +56,9 @@ def supports_skip_locked(conn: Connection) -> bool:
     """Whether concurrent workers can take disjoint batches with FOR UPDATE SKIP LOCKED.
     SQLite has one writer at a time, so its batches never overlap anyway."""
     return conn.dialect.name == "postgresql"
+
+
+def concurrent_workers(engine: Engine, configured: int) -> int:
+    """How many runs of a job may work at once: PostgreSQL takes disjoint batches with SKIP
+    LOCKED; SQLite has a single writer, so one."""
+    return configured if engine.dialect.name == "postgresql" else 1
