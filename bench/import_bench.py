@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import random
@@ -56,6 +57,10 @@ DEFAULT_PG_SCHEMA = "retention_bench"
 # A dummy 40-character subject key: the benchmark's stores hold synthetic data only.
 DUMMY_SUBJECT_KEY = "bench-dummy-subject-key-0000000000000000"
 TARGET_LEADS_PER_SECOND = 10_000
+# Frames of the command-line wrappers, whose cumulative time is the whole run: not informative.
+PROFILE_WRAPPERS = (
+    r"^(?!.*(/click/|runpy|<string>|retention/__main__\.py|retention/cli/|builtins\.exec))"
+)
 FORMATS = ("jsonl", "array", "page")
 BACKENDS = ("sqlite", "postgresql")
 FILE_SUFFIX = {"jsonl": "jsonl", "array": "array.json", "page": "page.json"}
@@ -430,9 +435,10 @@ def import_once(
         imported=result["imported"],
         updated=result["updated"],
     )
+    rate = f"{row.leads_per_second:>9,.0f} leads/s" if count else " " * 17
     log(
         f"{backend:<10} {form:<5} {count:>9,} {label:<20} {run.wall_seconds:8.1f} s "
-        f"{row.leads_per_second:>9,.0f} leads/s  peak RSS {run.peak_rss_mb:,.0f} MB"
+        f"{rate}  peak RSS {run.peak_rss_mb:,.0f} MB"
     )
     return row
 
@@ -472,11 +478,20 @@ def profile_import(stores: Stores, backend: str, path: Path, count: int, out: Pa
         f"cProfile of `retention import` of {count:,} JSON Lines leads on {backend}: "
         f"{run.wall_seconds:.1f} s wall under the profiler ({out})"
     )
+    emit("(the CLI and runpy wrapper frames are left out of the cumulative list)")
+    prefixes = sorted({str(Path(p)) + "/" for p in sys.path if p} | {f"{Path.cwd()}/"}, key=len)
     for order in ("cumulative", "tottime"):
         emit()
         emit(f"--- top 15 by {order} ---")
-        stats = pstats.Stats(str(out), stream=sys.stdout)
-        stats.strip_dirs().sort_stats(order).print_stats(15)
+        text = io.StringIO()
+        stats = pstats.Stats(str(out), stream=text).sort_stats(order)
+        stats.print_stats(PROFILE_WRAPPERS, 15)
+        lines = text.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+        for line in lines[start:]:
+            for prefix in reversed(prefixes):  # longest first: site-packages before its parent
+                line = line.replace(prefix, "")
+            emit(line)
 
 
 # --- reporting -------------------------------------------------------------------------------
