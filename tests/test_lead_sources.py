@@ -115,3 +115,51 @@ def test_missing_files_are_reported_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a directory"):
         check_readable([str(tmp_path)])
     check_readable(["-"])
+
+
+@pytest.mark.parametrize("escape", ["\\u0000", "\\uD83D", "\\udfff"], ids=["nul", "high", "low"])
+@pytest.mark.parametrize("form", ["array", "page", "lines"])
+def test_nul_and_lone_surrogates_are_bad_records_in_every_form(
+    tmp_path: Path, escape: str, form: str
+) -> None:
+    """Every form is read by the same decoder: the escape reaches validation, which names
+    the field; the records around it are untouched and need no search."""
+    from retention.domain.validation import LeadFieldError, validate_lead
+
+    bad = make_lead(2)
+    bad["contactRequest"]["message"] = "@@ESCAPE@@"
+    items = [make_lead(1), bad, make_lead(3)]
+    if form == "lines":
+        text = "\n".join(json.dumps(item) for item in items)
+    else:
+        text = json.dumps(items if form == "array" else {"metadata": {}, "items": items}, indent=1)
+    path = tmp_path / f"{form}.json"
+    path.write_text(text.replace("@@ESCAPE@@", escape))
+    records = _read(path)
+    assert [r.plain_text for r in records] == [True, False, True]
+    assert [validate_lead(r.value).lead_id for r in (records[0], records[2])] == [
+        "lead-000001", "lead-000003",
+    ]  # fmt: skip
+    with pytest.raises(LeadFieldError, match=r"NUL|surrogate") as caught:
+        validate_lead(records[1].value, plain_text=records[1].plain_text)
+    assert caught.value.field == "contactRequest.message"
+
+
+def test_array_items_keep_their_text_and_values_longer_than_a_read(tmp_path: Path) -> None:
+    big = make_lead(1)
+    big["contactRequest"]["message"] = "long " * 60_000  # 300 KB: several reads
+    items = [big, make_lead(2), 12345678901234567890]
+    path = tmp_path / "array.json"
+    path.write_text("[ " + " ,\n".join(json.dumps(i) for i in items) + " ]")
+    records = _read(path)
+    assert [r.value for r in records] == items
+    assert [json.loads(r.text or "") for r in records] == items
+    assert records[0].text == json.dumps(big)
+
+
+def test_json_lines_keep_each_line_as_received(tmp_path: Path) -> None:
+    lines = tmp_path / "raw.jsonl"
+    raw = '{"metadata": {"leadId": "a"},   "contactRequest": {"message": "caf\\u00e9"}}'
+    lines.write_text(raw + "\n")
+    (record,) = _read(lines)
+    assert record.text == raw and record.plain_text

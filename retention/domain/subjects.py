@@ -15,7 +15,7 @@ SUBJECT_KINDS = ("email", "phone")
 
 def subject_hash(key: bytes, kind: str, normalized: str) -> bytes:
     """HMAC-SHA256 of `kind:normalized` under `key` (32 bytes)."""
-    return hmac.new(key, f"{kind}:{normalized}".encode(), hashlib.sha256).digest()
+    return hmac.digest(key, f"{kind}:{normalized}".encode(), "sha256")
 
 
 def key_fingerprint(key: bytes) -> str:

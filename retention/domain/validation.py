@@ -191,12 +191,17 @@ def _category_parts(record: Mapping[str, Any], category: str) -> None:
             _enum(kind, f"distributionType[{index}]", DISTRIBUTION_TYPES, echo=True)
 
 
-def validate_lead(record: Any) -> Lead:
-    """Check one upstream lead object and return it as a Lead, or raise LeadFieldError."""
+def validate_lead(record: Any, *, plain_text: bool = False) -> Lead:
+    """Check one upstream lead object and return it as a Lead, or raise LeadFieldError.
+
+    `plain_text`: the reader proved the record's strings hold no NUL character and no lone
+    surrogate (see lead_sources.SourceRecord), so they are not searched for.
+    """
     if not isinstance(record, dict):
         raise LeadFieldError("(record)", "must be a JSON object")
-    for path, problem in _unstorable_text(record, ""):
-        raise LeadFieldError(path, problem)
+    if not plain_text:
+        for path, problem in _unstorable_text(record, ""):
+            raise LeadFieldError(path, problem)
     metadata = _object(record, "metadata", "metadata", required=True)
     lead_id = _lead_id(metadata)
     category = _enum(metadata.get("leadCategory"), "metadata.leadCategory", CATEGORIES, echo=True)

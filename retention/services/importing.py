@@ -91,7 +91,7 @@ def _classify(record: SourceRecord) -> Lead | RecordError:
     if record.error is not None:
         return RecordError(record.source, record.position, None, "(record)", record.error)
     try:
-        return validate_lead(record.value)
+        return validate_lead(record.value, plain_text=record.plain_text)
     except LeadFieldError as exc:
         return RecordError(
             record.source, record.position, lead_id_of(record.value), exc.field, exc.problem
