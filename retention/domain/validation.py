@@ -6,6 +6,7 @@ timestamps), never for the seeker's contact data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from retention.domain.lead import (
 
 __all__ = ["LeadFieldError", "lead_id_of", "validate_lead"]
 
+_SPACE = re.compile(r"\s")
 NAME_MAX = 100
 LEAD_ID_MAX = 200
 EMAIL_MAX = 320
@@ -133,7 +135,7 @@ def _email(value: Any, path: str) -> str | None:
     if text is None:
         return None
     local, at, domain = text.strip().rpartition("@")
-    if not at or not local or not domain or any(ch.isspace() for ch in text.strip()):
+    if not at or not local or not domain or _SPACE.search(text.strip()):
         raise LeadFieldError(path, "is not an email address")
     return text
 

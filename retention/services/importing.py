@@ -7,12 +7,14 @@ whole, so the store is exactly as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from retention.config import Settings
 from retention.domain.lead import Lead
@@ -20,7 +22,8 @@ from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
 from retention.services.lead_sources import SourceRecord
 from retention.services.subject_key import subject_key_for_store
-from retention.storage.leads import existing_lead_ids, replace_lead_subjects, upsert_leads
+from retention.storage.lead_writer import Row, lead_row, lead_writer
+from retention.storage.leads import delete_lead_subjects
 
 __all__ = ["ImportResult", "RecordError", "import_leads"]
 
@@ -65,20 +68,25 @@ class _Tally:
 
 
 class _Batch:
-    """Valid leads waiting to be written; a lead id seen twice keeps its last version."""
+    """Valid leads, with their JSON text, waiting to be written; a lead id seen twice keeps
+    its last version."""
 
     def __init__(self) -> None:
-        self.leads: dict[str, Lead] = {}
+        self.leads: dict[str, tuple[Lead, str]] = {}
         self.repeats = 0
 
-    def add(self, lead: Lead) -> None:
+    def add(self, lead: Lead, payload: str) -> None:
         if lead.lead_id in self.leads:
             del self.leads[lead.lead_id]  # keep file order: the newest version goes last
             self.repeats += 1
-        self.leads[lead.lead_id] = lead
+        self.leads[lead.lead_id] = (lead, payload)
 
     def __len__(self) -> int:
         return len(self.leads)
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _reject(tally: _Tally, error: RecordError, limit: int) -> None:
@@ -98,6 +106,75 @@ def _classify(record: SourceRecord) -> Lead | RecordError:
         )
 
 
+class _BatchWriter:
+    """Writes batches on the import's connection from one background thread, so that the
+    database works on one batch while the next is parsed and validated. At most one batch is
+    in flight; the connection is only ever used by one thread at a time."""
+
+    def __init__(self, conn: Connection, key: bytes, now: datetime, tally: _Tally) -> None:
+        self._conn = conn
+        self._key = key
+        self._now = now
+        self._tally = tally
+        self._writer = lead_writer(conn)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self._pending: Future[None] | None = None
+
+    def submit(self, batch: _Batch) -> None:
+        """Hand the batch over (it is emptied); waits for the batch before it."""
+        if not batch.leads:
+            return
+        rows = [
+            (
+                lead_row(lead, payload, self._now),
+                [(kind, h) for kind, h in sorted(lead_subject_hashes(self._key, lead))],
+            )
+            for lead, payload in batch.leads.values()
+        ]
+        repeats = batch.repeats
+        batch.leads = {}
+        batch.repeats = 0
+        self.wait()
+        self._pending = self._executor.submit(self._write, rows, repeats)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight; its error, if any, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Let the batch in flight end, whatever its outcome, and stop the thread."""
+        try:
+            self.wait()
+        except Exception as exc:  # the import is being abandoned and rolled back anyway
+            logger.warning("a batch write failed while the import was abandoned: %s", exc)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def _write(self, rows: list[tuple[Row, list[tuple[str, bytes]]]], repeats: int) -> None:
+        conn = self._conn
+        # A lead erased in the store stays erased: the writer leaves it alone, and its subject
+        # hashes are not rewritten from the incoming copy either.
+        outcome = self._writer.upsert(conn, [row for row, _ in rows])
+        written = set(outcome.written)
+        # After the upsert, whose row locks serialize concurrent imports of a lead.
+        delete_lead_subjects(conn, outcome.written)
+        self._writer.insert_subjects(
+            conn,
+            [
+                (row[0], kind, h)
+                for row, subjects in rows
+                if row[0] in written
+                for kind, h in subjects
+            ],
+        )
+        self._tally.imported += outcome.inserted
+        self._tally.updated += outcome.updated + repeats
+        self._tally.kept_erased += len(rows) - len(written)
+        logger.debug("wrote a batch of %d leads", len(rows))
+
+
 def import_leads(
     settings: Settings,
     engine: Engine,
@@ -114,35 +191,10 @@ def import_leads(
 
     with engine.connect() as conn:
         transaction = conn.begin()
+        writer: _BatchWriter | None = None
         try:
-            key = subject_key_for_store(settings, conn)
+            writer = _BatchWriter(conn, subject_key_for_store(settings, conn), now, tally)
             batch = _Batch()
-
-            def flush() -> None:
-                if not batch.leads:
-                    return
-                existing = existing_lead_ids(conn, batch.leads.keys())
-                # A lead erased in the store stays erased: neither it nor its subject hashes
-                # are rewritten from the incoming copy.
-                writable = [lead for lead in batch.leads.values() if not existing.get(lead.lead_id)]
-                upsert_leads(conn, writable, now=now)
-                replace_lead_subjects(
-                    conn,
-                    [lead.lead_id for lead in writable],
-                    [
-                        (lead.lead_id, kind, digest)
-                        for lead in writable
-                        for kind, digest in sorted(lead_subject_hashes(key, lead))
-                    ],
-                )
-                kept_erased = len(batch.leads) - len(writable)
-                tally.imported += len(batch.leads) - len(existing)
-                tally.updated += len(existing) - kept_erased + batch.repeats
-                tally.kept_erased += kept_erased
-                logger.debug("wrote a batch of %d leads", len(batch.leads))
-                batch.leads.clear()
-                batch.repeats = 0
-
             for record in records:
                 outcome = _classify(record)
                 if isinstance(outcome, RecordError):
@@ -153,24 +205,27 @@ def import_leads(
                     continue
                 if tally.rejected and not skip_invalid:
                     continue  # nothing will be written: only validate the rest
-                batch.add(outcome)
+                batch.add(outcome, record.text or _json_text(record.value))
                 if len(batch) >= batch_size:
-                    flush()
+                    writer.submit(batch)
             if tally.rejected and not skip_invalid:
+                writer.close()
                 tally.imported = tally.updated = tally.kept_erased = 0
                 transaction.rollback()
                 written = False
             else:
-                flush()
+                writer.submit(batch)
+                writer.wait()
                 written = not dry_run
                 if dry_run:
                     transaction.rollback()
                 else:
                     transaction.commit()
         finally:
+            if writer is not None:
+                writer.close()
             if transaction.is_active:
                 transaction.rollback()
-
     result = ImportResult(
         imported=tally.imported,
         updated=tally.updated,

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["JSONDocument", "UTCDateTime"]
+__all__ = ["JSONDocument", "UTCDateTime", "sqlite_datetime_text"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,3 +44,11 @@ class JSONDocument(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
+
+
+def sqlite_datetime_text(value: datetime) -> str:
+    """An aware datetime as UTCDateTime stores it on SQLite (SQLAlchemy's DATETIME text), for
+    writers that bypass SQLAlchemy's type processing. SQLite compares these as strings, so
+    the format must be exactly the same."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond:06d}"
