@@ -6,6 +6,7 @@ names of fields changed, counts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+_SEPARATOR = "\x1f"
 ACTIONS = (
     "lead.purged", "lead.erased", "lead.hold_skipped", "request.received", "request.completed",
     "request.failed", "hold.placed", "hold.released", "run.started", "run.finished",
@@ -57,21 +59,27 @@ class SealedEvent:
     hash: str
 
 
+@functools.lru_cache(maxsize=16)
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def event_hash(prev_hash: str, event: EventDraft) -> str:
-    content = json.dumps(
-        [
+    """SHA-256 over the previous hash and the event's fields, joined by the ASCII unit
+    separator, which none of them can contain: hashes are hex, lead ids printable, details
+    ASCII-only JSON (control characters escaped), the rest fixed words and numbers."""
+    content = _SEPARATOR.join(
+        (
             prev_hash,
-            event.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            _timestamp(event.occurred_at),
             event.action,
-            event.lead_id,
-            event.run_id,
-            event.request_id,
+            event.lead_id or "",
+            str(event.run_id) if event.run_id is not None else "",
+            str(event.request_id) if event.request_id is not None else "",
             event.details,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,
+        )
     )
-    return hashlib.sha256(content.encode("ascii")).hexdigest()
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def seal(prev_hash: str, events: Iterable[EventDraft]) -> Iterator[SealedEvent]:

@@ -22,6 +22,7 @@ from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
 from retention.services.lead_sources import SourceRecord
 from retention.services.subject_key import subject_key_for_store
+from retention.storage.dialect import bulk_insert
 from retention.storage.lead_writer import Row, lead_row, lead_writer
 from retention.storage.leads import delete_lead_subjects
 
@@ -160,8 +161,10 @@ class _BatchWriter:
         written = set(outcome.written)
         # After the upsert, whose row locks serialize concurrent imports of a lead.
         delete_lead_subjects(conn, outcome.written)
-        self._writer.insert_subjects(
+        bulk_insert(
             conn,
+            "lead_subjects",
+            ("lead_id", "kind", "subject_hash"),
             [
                 (row[0], kind, h)
                 for row, subjects in rows

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from retention.domain.audit_chain import EventDraft, seal
+from retention.storage.dialect import bulk_insert
 from retention.storage.schema import audit_events, audit_head
 
 __all__ = ["ChainHead", "append_events", "iter_events", "read_head"]
+
+_COLUMNS = (
+    "occurred_at", "action", "lead_id", "run_id", "request_id", "details", "prev_hash", "hash",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +49,21 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
     if not drafts:
         return head
     sealed = list(seal(head.hash, drafts))
-    conn.execute(
-        insert(audit_events),
+    bulk_insert(
+        conn,
+        "audit_events",
+        _COLUMNS,
         [
-            {
-                "occurred_at": event.draft.occurred_at,
-                "action": event.draft.action,
-                "lead_id": event.draft.lead_id,
-                "run_id": event.draft.run_id,
-                "request_id": event.draft.request_id,
-                "details": event.draft.details,
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            }
+            (
+                event.draft.occurred_at,
+                event.draft.action,
+                event.draft.lead_id,
+                event.draft.run_id,
+                event.draft.request_id,
+                event.draft.details,
+                event.prev_hash,
+                event.hash,
+            )
             for event in sealed
         ],
     )

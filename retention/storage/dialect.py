@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Connection, Engine, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
+from retention.storage.types import sqlite_datetime_text
+
 __all__ = [
+    "bulk_insert",
     "concurrent_workers",
     "ids_condition",
     "insert_for",
@@ -62,3 +66,26 @@ def concurrent_workers(engine: Engine, configured: int) -> int:
     """How many runs of a job may work at once: PostgreSQL takes disjoint batches with SKIP
     LOCKED; SQLite has a single writer, so one."""
     return configured if engine.dialect.name == "postgresql" else 1
+
+
+def bulk_insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert many plain rows fast, bypassing SQLAlchemy's per-row processing: COPY on
+    PostgreSQL, one executemany on SQLite (aware datetimes written as UTCDateTime stores
+    them). Values must be of the columns' Python types: str, int, bool, bytes, datetime."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    converted = [
+        tuple(sqlite_datetime_text(v) if isinstance(v, datetime) else v for v in row)
+        for row in rows
+    ]
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", converted)

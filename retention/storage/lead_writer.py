@@ -71,8 +71,6 @@ class UpsertOutcome:
 class LeadWriter(Protocol):
     def upsert(self, conn: Connection, rows: Sequence[Row]) -> UpsertOutcome: ...
 
-    def insert_subjects(self, conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None: ...
-
 
 class SQLiteLeadWriter:
     _UPSERT = (
@@ -96,12 +94,6 @@ class SQLiteLeadWriter:
             conn.exec_driver_sql(self._UPSERT, converted)
         updated = len(existing) - sum(existing.values())
         return UpsertOutcome(len(rows) - updated, updated, [row[0] for row in rows])
-
-    def insert_subjects(self, conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        if rows:
-            conn.exec_driver_sql(
-                "INSERT INTO lead_subjects (lead_id, kind, subject_hash) VALUES (?, ?, ?)", rows
-            )
 
 
 class PostgresLeadWriter:
@@ -139,18 +131,6 @@ class PostgresLeadWriter:
             returned = cursor.fetchall()
         inserted = sum(1 for _, is_new in returned if is_new)
         return UpsertOutcome(inserted, len(returned) - inserted, [row[0] for row in returned])
-
-    def insert_subjects(self, conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        if not rows:
-            return
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with (
-            driver.cursor() as cursor,
-            cursor.copy("COPY lead_subjects (lead_id, kind, subject_hash) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
 
 
 def lead_writer(conn: Connection) -> LeadWriter:
