@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -24,9 +25,12 @@ from retention.storage.due_leads import (
     RULES,
     DueCounts,
     DueLead,
+    Walk,
     count_due,
+    delete_due_batch,
     delete_leads,
     select_due_batch,
+    walks,
 )
 from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
@@ -36,6 +40,9 @@ __all__ = ["BatchProgress", "PurgeResult", "policy_of", "purge_due_leads"]
 logger = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 10
+# From this share of the store due on, a run walks the primary key rather than the rule
+# indexes (see storage/due_leads.py).
+KEY_WALK_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +84,10 @@ def policy_of(settings: Settings) -> RetentionPolicy:
     )
 
 
-def _details(lead: DueLead, rule: str) -> str:
+def _details(lead: DueLead) -> str:
     # Canonical JSON (sorted keys, no spaces) of enum values only: built directly, it is the
     # hot path of a purge. Equal to audit_chain.canonical_details of the same mapping.
-    return f'{{"category":"{lead.category}","portal":"{lead.portal}","rule":"{rule}"}}'
+    return f'{{"category":"{lead.category}","portal":"{lead.portal}","rule":"{lead.rule}"}}'
 
 
 def _check_guards(counts: DueCounts, policy: RetentionPolicy, now: datetime) -> None:
@@ -98,33 +105,35 @@ def _check_guards(counts: DueCounts, policy: RetentionPolicy, now: datetime) -> 
 
 def _purge_batch(
     engine: Engine,
+    walk: Walk,
     *,
-    rule: str,
     now: datetime,
-    cutoff: datetime,
-    after: tuple[datetime, str] | None,
+    after: tuple[Any, ...] | None,
     limit: int,
     run_id: int | None,
 ) -> tuple[list[DueLead], int]:
-    """One batch in one transaction: (leads looked at, leads deleted)."""
+    """One batch in one transaction: (leads met, in walk order; how many were deleted)."""
     with engine.begin() as conn:
-        holds = active_holds_exist(conn, now)
-        batch = select_due_batch(
-            conn, rule=rule, now=now, cutoff=cutoff, after=after, limit=limit, holds=holds
-        )
+        if active_holds_exist(conn, now):
+            # Look first, then delete what is not held.
+            batch = select_due_batch(conn, walk, now=now, after=after, limit=limit, holds=True)
+            doomed = [lead.lead_id for lead in batch if not lead.held]
+            deleted = delete_leads(conn, doomed)
+            if deleted != len(doomed):
+                raise RuntimeError(f"batch deleted {deleted} of {len(doomed)} locked leads")
+        else:
+            # Nothing is held: choose and delete in one statement.
+            batch = delete_due_batch(conn, walk, now=now, after=after, limit=limit)
+            deleted = len(batch)
         if not batch:
             return batch, 0
-        doomed = [lead.lead_id for lead in batch if not lead.held]
-        deleted = delete_leads(conn, doomed)
-        if deleted != len(doomed):
-            raise RuntimeError(f"batch deleted {deleted} of {len(doomed)} locked leads")
         append_events(
             conn,
             [
                 EventDraft(
                     occurred_at=now,
                     action="lead.hold_skipped" if lead.held else "lead.purged",
-                    details=_details(lead, rule),
+                    details=_details(lead),
                     lead_id=lead.lead_id,
                     run_id=run_id,
                 )
@@ -165,8 +174,9 @@ def purge_due_leads(
 
     tally = _Tally()
     stopped = False
-    for rule in RULES:
-        after: tuple[datetime, str] | None = None
+    by_key = counts.due >= KEY_WALK_SHARE * counts.total and counts.due > size
+    for walk in walks(now, cutoff, by_key=by_key):
+        after: tuple[Any, ...] | None = None
         while True:
             if should_stop is not None and should_stop():
                 stopped = True
@@ -176,7 +186,7 @@ def purge_due_leads(
                 break
             started = timer() if timer else 0.0
             batch, deleted = _purge_batch(
-                engine, rule=rule, now=now, cutoff=cutoff, after=after, limit=room, run_id=run_id
+                engine, walk, now=now, after=after, limit=room, run_id=run_id
             )
             if not batch:
                 break
@@ -185,14 +195,12 @@ def purge_due_leads(
             after = batch[-1].key
             tally.batches += 1
             tally.deleted += deleted
-            tally.by_rule[rule] += deleted
             tally.hold_skipped += len(batch) - deleted
-            if len(tally.sample) < SAMPLE_SIZE:
-                tally.sample.extend(
-                    lead.lead_id
-                    for lead in batch[: SAMPLE_SIZE - len(tally.sample)]
-                    if not lead.held
-                )
+            for lead in batch:
+                if not lead.held:
+                    tally.by_rule[lead.rule] += 1
+                    if len(tally.sample) < SAMPLE_SIZE:
+                        tally.sample.append(lead.lead_id)
             logger.debug(
                 "batch %d: %d leads purged, %d held", tally.batches, deleted, len(batch) - deleted
             )
@@ -228,11 +236,10 @@ def _dry_run(
     """What a real run would do, from counts and a first batch; nothing is locked or changed."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         sample: list[str] = []
-        for rule in RULES:
+        for walk in walks(now, cutoff, by_key=False):
             for lead in select_due_batch(
-                conn, rule=rule, now=now, cutoff=cutoff, after=None, limit=SAMPLE_SIZE * 2,
-                holds=holds, lock=False,
-            ):  # fmt: skip
+                conn, walk, now=now, after=None, limit=SAMPLE_SIZE * 2, holds=holds, lock=False
+            ):
                 if not lead.held and len(sample) < SAMPLE_SIZE:
                     sample.append(lead.lead_id)
     deletable = counts.due - counts.held

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from retention.domain.audit_chain import EventDraft, seal
 from retention.storage.dialect import bulk_insert
@@ -14,6 +14,7 @@ from retention.storage.schema import audit_events, audit_head
 __all__ = ["ChainHead", "append_events", "iter_events", "read_head"]
 
 _COLUMNS = (
+    "id",
     "occurred_at", "action", "lead_id", "run_id", "request_id", "details", "prev_hash", "hash",
 )  # fmt: skip
 
@@ -43,18 +44,21 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
     """Chain `drafts` after the head and insert them, in the caller's transaction.
 
     The head row stays locked until that transaction ends, so concurrent writers append one
-    after the other; take it as late as possible in the transaction.
+    after the other; take it as late as possible in the transaction. Event ids are the chain
+    positions head + 1, ...: a writer that raced past the lock would collide on the key.
     """
     head = read_head(conn, lock=True)
     if not drafts:
         return head
     sealed = list(seal(head.hash, drafts))
+    first = (head.event_id or 0) + 1
     bulk_insert(
         conn,
         "audit_events",
         _COLUMNS,
         [
             (
+                first + offset,
                 event.draft.occurred_at,
                 event.draft.action,
                 event.draft.lead_id,
@@ -64,11 +68,10 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
                 event.prev_hash,
                 event.hash,
             )
-            for event in sealed
+            for offset, event in enumerate(sealed)
         ],
     )
-    newest = conn.scalar(select(func.max(audit_events.c.id)))
-    new_head = ChainHead(newest, sealed[-1].hash)
+    new_head = ChainHead(first + len(sealed) - 1, sealed[-1].hash)
     conn.execute(
         update(audit_head)
         .where(audit_head.c.id == 1)

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, Engine, String, Table, any_, bindparam
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    any_,
+    bindparam,
+    literal_column,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from retention.storage.types import sqlite_datetime_text
@@ -16,6 +26,7 @@ __all__ = [
     "concurrent_workers",
     "ids_condition",
     "insert_for",
+    "row_locator",
     "supports_skip_locked",
     "take_schema_lock",
 ]
@@ -89,3 +100,10 @@ def bulk_insert(
     ]
     marks = ", ".join("?" * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", converted)
+
+
+def row_locator(conn: Connection) -> ColumnElement[Any]:
+    """The physical address of a row (PostgreSQL ctid, SQLite rowid): deleting by it after
+    selecting it in the same statement is a direct lookup, where a join on the key may make
+    PostgreSQL scan the whole table."""
+    return literal_column("ctid" if conn.dialect.name == "postgresql" else "rowid")

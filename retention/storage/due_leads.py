@@ -1,9 +1,14 @@
 """Finding and deleting the leads the retention policy says are due.
 
-Each rule is walked on its own index in key order (keyset pagination), so a batch never
-re-reads what earlier batches deleted or skipped:
-- `ttl`:     ttl <= now, on (ttl, lead_id);
-- `ceiling`: ingestion_date <= cutoff and ttl > now, on (ingestion_date, lead_id).
+A purge walks the due leads in batches, in the order of an index, with keyset pagination, so
+a batch never re-reads what earlier batches deleted or skipped. Two kinds of walk:
+- by rule, when few leads are due (a daily run): `ttl` walks (ttl, lead_id) over ttl <= now,
+  `ceiling` walks (ingestion_date, lead_id) over ingestion_date <= cutoff and ttl > now; the
+  index finds the due leads without reading the others;
+- by key, when many are due (a first run over an old store): one walk in lead_id order over
+  every due lead. Each batch is then a contiguous range of the primary key, so the key
+  indexes of the leads and of their subject hashes change in a few adjacent pages per batch
+  rather than all over (on SQLite that decides how much every commit writes).
 """
 
 from __future__ import annotations
@@ -15,13 +20,32 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, false, func, select, tuple_
 
-from retention.storage.dialect import ids_condition, supports_skip_locked
+from retention.storage.dialect import ids_condition, row_locator, supports_skip_locked
 from retention.storage.holds import hold_condition
 from retention.storage.schema import leads
 
-__all__ = ["DueCounts", "DueLead", "count_due", "delete_leads", "select_due_batch"]
+__all__ = [
+    "RULES",
+    "DueCounts",
+    "DueLead",
+    "Walk",
+    "count_due",
+    "delete_due_batch",
+    "delete_leads",
+    "select_due_batch",
+    "walks",
+]
 
 RULES = ("ttl", "ceiling")
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """Which due leads, in which index order."""
+
+    name: str
+    condition: ColumnElement[bool]
+    order: tuple[Any, ...]  # the index's columns, lead_id last
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +53,9 @@ class DueLead:
     lead_id: str
     portal: str
     category: str
+    rule: str
     held: bool
-    key: tuple[datetime, str]  # position on the rule's index, for the next batch
+    key: tuple[Any, ...]  # position in the walk's order, for the next batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +71,27 @@ class DueCounts:
         return self.ttl + self.ceiling
 
 
-def _rule(rule: str, now: datetime, cutoff: datetime) -> tuple[ColumnElement[bool], Any]:
-    """(condition, index column) of a rule."""
-    if rule == "ttl":
-        return leads.c.ttl <= now, leads.c.ttl
-    return (leads.c.ingestion_date <= cutoff) & (leads.c.ttl > now), leads.c.ingestion_date
+def _ttl_rule(now: datetime) -> ColumnElement[bool]:
+    return leads.c.ttl <= now
+
+
+def _ceiling_rule(now: datetime, cutoff: datetime) -> ColumnElement[bool]:
+    return (leads.c.ingestion_date <= cutoff) & (leads.c.ttl > now)
+
+
+def walks(now: datetime, cutoff: datetime, *, by_key: bool) -> list[Walk]:
+    if by_key:
+        due = _ttl_rule(now) | _ceiling_rule(now, cutoff)
+        return [Walk("key", due, (leads.c.lead_id,))]
+    return [
+        Walk("ttl", _ttl_rule(now), (leads.c.ttl, leads.c.lead_id)),
+        Walk("ceiling", _ceiling_rule(now, cutoff), (leads.c.ingestion_date, leads.c.lead_id)),
+    ]
 
 
 def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool) -> DueCounts:
     """How many leads each rule makes due, how many of those are held, and the store's size."""
-    ttl_rule, _ = _rule("ttl", now, cutoff)
-    ceiling_rule, _ = _rule("ceiling", now, cutoff)
+    ttl_rule, ceiling_rule = _ttl_rule(now), _ceiling_rule(now, cutoff)
     total, newest = conn.execute(select(func.count(), func.max(leads.c.ingestion_date))).one()
     by_ttl = conn.scalar(select(func.count()).where(ttl_rule)) or 0
     by_ceiling = conn.scalar(select(func.count()).where(ceiling_rule)) or 0
@@ -73,36 +108,73 @@ def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool)
     return DueCounts(int(total), int(by_ttl), int(by_ceiling), int(held), newest)
 
 
+def _rule_of(ttl: datetime, now: datetime) -> str:
+    return "ttl" if ttl <= now else "ceiling"
+
+
+def _after(walk: Walk, after: tuple[Any, ...] | None) -> ColumnElement[bool] | None:
+    if after is None:
+        return None
+    return tuple_(*walk.order) > tuple_(*after)
+
+
 def select_due_batch(
     conn: Connection,
+    walk: Walk,
     *,
-    rule: str,
     now: datetime,
-    cutoff: datetime,
-    after: tuple[datetime, str] | None,
+    after: tuple[Any, ...] | None,
     limit: int,
     holds: bool,
     lock: bool = True,
 ) -> list[DueLead]:
-    """The next `limit` leads due under `rule` after index position `after`; with `lock`,
-    locked for this transaction, and on PostgreSQL rows another worker has locked are skipped
-    (SKIP LOCKED). `holds`: whether any hold is active at all (if not, none is looked up)."""
-    condition, index_column = _rule(rule, now, cutoff)
+    """The next `limit` due leads of `walk` after position `after`; with `lock`, locked for
+    this transaction, and on PostgreSQL rows another worker has locked are skipped (SKIP
+    LOCKED). `holds`: whether any hold is active at all (if not, none is looked up)."""
     held = hold_condition(leads.c.lead_id, now) if holds else false()
     statement = (
-        select(leads.c.lead_id, leads.c.portal, leads.c.category, held, index_column)
-        .where(condition)
-        .order_by(index_column, leads.c.lead_id)
+        select(leads.c.lead_id, leads.c.portal, leads.c.category, leads.c.ttl, held, *walk.order)
+        .where(walk.condition)
+        .order_by(*walk.order)
         .limit(limit)
     )
-    if after is not None:
-        statement = statement.where(tuple_(index_column, leads.c.lead_id) > tuple_(*after))
+    if (position := _after(walk, after)) is not None:
+        statement = statement.where(position)
     if lock and supports_skip_locked(conn):
         statement = statement.with_for_update(skip_locked=True, of=leads)
     return [
-        DueLead(lead_id, portal, category, bool(is_held), (position, lead_id))
-        for lead_id, portal, category, is_held, position in conn.execute(statement)
+        DueLead(row[0], row[1], row[2], _rule_of(row[3], now), bool(row[4]), tuple(row[5:]))
+        for row in conn.execute(statement)
     ]
+
+
+def delete_due_batch(
+    conn: Connection,
+    walk: Walk,
+    *,
+    now: datetime,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[DueLead]:
+    """Delete the next `limit` due leads of `walk` in one statement and return them, in walk
+    order; for a store with no active hold. Rows another worker has locked are skipped."""
+    locator = row_locator(conn)
+    chosen = select(locator).where(walk.condition).order_by(*walk.order).limit(limit)
+    if (position := _after(walk, after)) is not None:
+        chosen = chosen.where(position)
+    if supports_skip_locked(conn):
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        delete(leads)
+        .where(locator.in_(chosen.scalar_subquery()))
+        .returning(leads.c.lead_id, leads.c.portal, leads.c.category, leads.c.ttl, *walk.order)
+    )
+    batch = [
+        DueLead(row[0], row[1], row[2], _rule_of(row[3], now), False, tuple(row[4:]))
+        for row in conn.execute(statement)
+    ]
+    batch.sort(key=lambda lead: lead.key)
+    return batch
 
 
 def delete_leads(conn: Connection, lead_ids: Sequence[str]) -> int:

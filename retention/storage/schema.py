@@ -129,6 +129,9 @@ legal_holds = Table(
     Index(None, "subject_hash"),
 )
 
+# Ids are the chain's positions, assigned by the writer that holds the head (head + 1, ...):
+# two writers extending the same head would collide on the primary key, so the chain cannot
+# fork, and every index of the table grows at its right edge.
 audit_events = Table(
     "audit_events",
     metadata,
@@ -140,9 +143,8 @@ audit_events = Table(
     Column("request_id", BigInteger),
     # Canonical JSON text, hashed byte for byte: kept as text so no database reformats it.
     Column("details", Text, nullable=False),
-    # Unique: two events can never claim the same predecessor, so the chain cannot fork.
-    Column("prev_hash", String(64), nullable=False, unique=True),
-    Column("hash", String(64), nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index(None, "lead_id"),
     Index(None, "run_id"),
     Index(None, "action", "occurred_at"),
