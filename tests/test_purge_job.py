@@ -215,3 +215,26 @@ def test_progress_line_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None
     assert show is not None
     show(BatchProgress(batch=2, deleted=9000, hold_skipped=1, due=18000))
     assert capsys.readouterr().err == "\rpurge: 9000 deleted, 1 held, batch 2 (50%)"
+
+
+def test_each_run_appends_its_chain_head_to_the_anchor_file(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    anchors = tmp_path / "anchors.txt"
+    config = tmp_path / "anchor.toml"
+    config.write_text('[audit]\nanchor_file = "anchors.txt"\n')  # relative to the config file
+    seed(settings, engine, [due_lead(1), due_lead(2)])
+    env = {**environ, "RETENTION_CONFIG": str(config)}
+    with freeze_time(FROZEN_NOW_TEXT):
+        first = json_out(run(["purge", "--json"], env))
+        second = json_out(run(["run", "purge", "--json"], env))
+    lines = anchors.read_text().splitlines()
+    assert len(lines) == 2
+    for line, out in zip(lines, (first, second), strict=True):
+        when, job, run_id, head = line.split(" ")
+        assert when.endswith("Z")
+        assert (job, int(run_id)) == ("purge", out["run_id"])
+        assert head == f"{out['audit_head']['event_id']}:{out['audit_head']['hash']}"
+    # What was published proves the chain later on.
+    verified = run(["audit", "verify", "--anchor", lines[0].split(" ")[3]], environ)
+    assert verified.exit_code == 0, verified.output
