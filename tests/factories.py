@@ -130,3 +130,13 @@ def lead_ids(engine: Engine) -> set[str]:
 
 
 FROZEN_NOW_TEXT = "2026-01-15T12:00:00+00:00"
+
+
+def run_concurrently(task: Any, copies: int) -> list[Any]:
+    """Run `task()` in `copies` threads at once; return their results, or raise the first
+    failure after all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=copies) as pool:
+        futures = [pool.submit(task) for _ in range(copies)]
+    return [future.result() for future in futures]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import Engine, delete, func, select, update
 
@@ -16,7 +14,7 @@ from retention.storage.audit import ChainHead, append_events
 from retention.storage.schema import audit_events, audit_head
 from tests.cli_helpers import json_out, run
 from tests.conftest import audit_tampering
-from tests.factories import NOW, audit_rows, due_lead, seed
+from tests.factories import NOW, audit_rows, due_lead, run_concurrently, seed
 
 
 def _events(engine: Engine, count: int) -> ChainHead:
@@ -116,21 +114,11 @@ def test_a_chain_rewritten_whole_is_caught_by_the_anchor(engine: Engine) -> None
 
 
 def test_concurrent_writers_append_one_chain(engine: Engine) -> None:
-    failures: list[BaseException] = []
-
     def writer() -> None:
-        try:
-            for _ in range(10):
-                _events(engine, 20)
-        except BaseException as exc:
-            failures.append(exc)
+        for _ in range(10):
+            _events(engine, 20)
 
-    threads = [threading.Thread(target=writer) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    run_concurrently(writer, 3)
     report = verify_audit_chain(engine)
     assert report.ok and report.events == 600
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,16 @@ from retention.services.importing import ImportResult, import_leads
 from retention.services.lead_sources import read_records
 from retention.storage.schema import lead_subjects, leads
 from tests.conftest import TEST_KEY
-from tests.factories import NOW, NOW_TS, dump_text, make_lead, snapshot, with_contact, write_jsonl
+from tests.factories import (
+    NOW,
+    NOW_TS,
+    dump_text,
+    make_lead,
+    run_concurrently,
+    snapshot,
+    with_contact,
+    write_jsonl,
+)
 
 
 def _import(
@@ -270,21 +278,7 @@ def test_concurrent_imports_of_the_same_new_leads_both_succeed(
     small = dataclasses.replace(
         settings, imports=dataclasses.replace(settings.imports, batch_size=100)
     )
-    results: list[ImportResult] = []
-    failures: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            results.append(_import(small, engine, [path]))
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    results = run_concurrently(lambda: _import(small, engine, [path]), 2)
     # Each import saw every lead once; which one counted them as new depends on timing.
     assert [r.imported + r.updated for r in results] == [800, 800]
     dump = snapshot(engine)
