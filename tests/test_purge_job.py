@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from jobs.purge import purge_job
 from retention.config import Settings
 from retention.errors import GuardError
 from retention.services.audit import verify_audit_chain
+from retention.storage.audit import read_head
 from retention.storage.locks import try_run_lock
 from retention.storage.schema import audit_events, job_runs
 from tests.cli_helpers import json_out, run
@@ -144,14 +147,25 @@ def _assert_each_lead_purged_once(engine: Engine, expected: int) -> None:
 DUE = 3000
 
 
+@contextlib.contextmanager
+def batches_held_back(engine: Engine) -> Iterator[None]:
+    """Hold the lock every purge batch needs (SQLite: the write lock; PostgreSQL: the audit
+    head row), so that a running purge is stuck inside its next batch until the block ends."""
+    with engine.begin() as conn:
+        read_head(conn, lock=True)
+        yield
+
+
 def test_a_purge_killed_with_sigkill_is_finished_by_the_next_run(
     settings: Settings, engine: Engine, environ: dict[str, str]
 ) -> None:
     seed(settings, engine, [due_lead(n) for n in range(DUE)] + [fresh_lead(99_999)])
     first = _spawn(environ, "--batch-size", "2")
     _wait_for_events(engine, 20, first)
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=30)
+    with batches_held_back(engine):
+        time.sleep(0.2)  # the purge is now waiting inside a batch
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
     left = len(lead_ids(engine)) - 1
     assert 0 < left < DUE
@@ -173,8 +187,11 @@ def test_sigterm_finishes_the_batch_and_records_an_interrupted_run(
     seed(settings, engine, [due_lead(n) for n in range(DUE)])
     process = _spawn(environ, "--batch-size", "2", "--json")
     _wait_for_events(engine, 20, process)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
+    with batches_held_back(engine):
+        time.sleep(0.2)  # the purge is now waiting inside a batch
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
     out, err = process.communicate(timeout=30)
     assert time.monotonic() - started < 10
     assert process.returncode == 1, err
