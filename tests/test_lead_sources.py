@@ -163,3 +163,17 @@ def test_json_lines_keep_each_line_as_received(tmp_path: Path) -> None:
     lines.write_text(raw + "\n")
     (record,) = _read(lines)
     assert record.text == raw and record.plain_text
+
+
+@pytest.mark.parametrize("form", ["array", "page"])
+def test_escapes_cut_by_a_read_boundary_are_read_whole(tmp_path: Path, form: str) -> None:
+    """Whatever the offset, an escape, a number or a literal split across two reads parses."""
+    lead = make_lead(1)
+    lead["contactRequest"]["message"] = "caf\u00e9 \U0001f3e0 " * 4_000  # \\u escapes throughout
+    lead["extra"] = {"n": 12345.678, "t": True, "z": None}
+    items = [lead, make_lead(2)]
+    text = json.dumps(items if form == "array" else {"items": items, "links": {}}, indent=1)
+    for shift in range(0, 24):
+        path = tmp_path / f"{form}-{shift}.json"
+        path.write_text(" " * shift + text)
+        assert [r.value for r in _read(path)] == items

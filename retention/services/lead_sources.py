@@ -28,6 +28,8 @@ STDIN = "-"
 _BOM = codecs.BOM_UTF8
 _WHITESPACE = b" \t\r\n"
 _CHUNK = 1 << 16
+# The longest token a read can cut short before the decoder notices (a \uXXXX\uXXXX pair).
+_CUT_MARGIN = 16
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
 # Escapes that can put NUL characters or lone surrogates into parsed strings.
@@ -129,12 +131,15 @@ class _TextStream:
                 continue  # a number or literal may go on in the next chunk
             text = self.buffer[self.pos : end]
             self.pos = end
+            self._chunk = _CHUNK  # back to small reads once the long value is through
             return value, text
 
     def _incomplete(self, exc: json.JSONDecodeError) -> bool:
         """Whether the decoder failed only because the value goes on past the buffer."""
+        # A value cut by the end of the buffer fails at or just before that end (inside a
+        # \uXXXX escape, a number, a literal), or as a string without its closing quote.
         return not self.eof and (
-            exc.pos >= len(self.buffer) - 1 or exc.msg.startswith("Unterminated string")
+            exc.pos >= len(self.buffer) - _CUT_MARGIN or exc.msg.startswith("Unterminated string")
         )
 
     def _grow(self) -> bool:
