@@ -40,9 +40,9 @@ __all__ = ["BatchProgress", "PurgeResult", "policy_of", "purge_due_leads"]
 logger = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 10
-# From this share of the store due on, a run walks the primary key rather than the rule
-# indexes (see storage/due_leads.py).
-KEY_WALK_SHARE = 0.05
+# From this share of the store due on, a run walks the table in storage order rather than the
+# rule indexes (see storage/due_leads.py).
+STORAGE_WALK_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +174,8 @@ def purge_due_leads(
 
     tally = _Tally()
     stopped = False
-    by_key = counts.due >= KEY_WALK_SHARE * counts.total and counts.due > size
-    for walk in walks(now, cutoff, by_key=by_key):
+    in_storage_order = counts.due >= STORAGE_WALK_SHARE * counts.total and counts.due > size
+    for walk in walks(now, cutoff, in_storage_order=in_storage_order):
         after: tuple[Any, ...] | None = None
         while True:
             if should_stop is not None and should_stop():
@@ -236,7 +236,7 @@ def _dry_run(
     """What a real run would do, from counts and a first batch; nothing is locked or changed."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         sample: list[str] = []
-        for walk in walks(now, cutoff, by_key=False):
+        for walk in walks(now, cutoff, in_storage_order=False):
             for lead in select_due_batch(
                 conn, walk, now=now, after=None, limit=SAMPLE_SIZE * 2, holds=holds, lock=False
             ):

@@ -15,9 +15,12 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    cast,
+    literal,
     literal_column,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import UserDefinedType
 
 from retention.storage.types import sqlite_datetime_text
 
@@ -27,6 +30,7 @@ __all__ = [
     "ids_condition",
     "insert_for",
     "row_locator",
+    "row_locator_after",
     "supports_skip_locked",
     "take_schema_lock",
 ]
@@ -105,5 +109,19 @@ def bulk_insert(
 def row_locator(conn: Connection) -> ColumnElement[Any]:
     """The physical address of a row (PostgreSQL ctid, SQLite rowid): deleting by it after
     selecting it in the same statement is a direct lookup, where a join on the key may make
-    PostgreSQL scan the whole table."""
+    PostgreSQL scan the whole table; walking it visits the table in storage order."""
     return literal_column("ctid" if conn.dialect.name == "postgresql" else "rowid")
+
+
+def row_locator_after(conn: Connection, position: Any) -> ColumnElement[bool]:
+    """Rows stored after `position`, a value of row_locator (PostgreSQL: a TID range scan)."""
+    if conn.dialect.name == "postgresql":
+        return literal_column("ctid") > cast(literal(str(position)), _TID())
+    return literal_column("rowid") > literal(position)
+
+
+class _TID(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return "tid"

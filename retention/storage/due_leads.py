@@ -1,14 +1,18 @@
 """Finding and deleting the leads the retention policy says are due.
 
-A purge walks the due leads in batches, in the order of an index, with keyset pagination, so
-a batch never re-reads what earlier batches deleted or skipped. Two kinds of walk:
+A purge walks the due leads in batches, each after the position where the last one ended
+(keyset pagination), so a batch never re-reads what earlier batches deleted or skipped. Two
+kinds of walk:
 - by rule, when few leads are due (a daily run): `ttl` walks (ttl, lead_id) over ttl <= now,
   `ceiling` walks (ingestion_date, lead_id) over ingestion_date <= cutoff and ttl > now; the
   index finds the due leads without reading the others;
-- by key, when many are due (a first run over an old store): one walk in lead_id order over
-  every due lead. Each batch is then a contiguous range of the primary key, so the key
-  indexes of the leads and of their subject hashes change in a few adjacent pages per batch
-  rather than all over (on SQLite that decides how much every commit writes).
+- in storage order, when many are due (a first run over an old store): one walk over every
+  due lead after the physical row address (PostgreSQL ctid, SQLite rowid) where the last
+  batch ended, the order a set-based DELETE takes. Each batch then changes a contiguous run
+  of table pages instead of pages all over the table. It has no ORDER BY (PostgreSQL would
+  sort every remaining row for every batch): the scans it gets (TID range, rowid) return rows
+  in storage order, and row locking rules out parallel plans. Whatever it might still miss,
+  the rule walks that always follow it find (see purge).
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, false, func, select, tuple_
 
-from retention.storage.dialect import ids_condition, row_locator, supports_skip_locked
+from retention.storage.dialect import (
+    ids_condition,
+    row_locator,
+    row_locator_after,
+    supports_skip_locked,
+)
 from retention.storage.holds import hold_condition
 from retention.storage.schema import leads
 
@@ -41,11 +50,12 @@ RULES = ("ttl", "ceiling")
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """Which due leads, in which index order."""
+    """Which due leads, in which order: an index's columns (lead_id last), or none for the
+    storage order."""
 
     name: str
     condition: ColumnElement[bool]
-    order: tuple[Any, ...]  # the index's columns, lead_id last
+    order: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +89,15 @@ def _ceiling_rule(now: datetime, cutoff: datetime) -> ColumnElement[bool]:
     return (leads.c.ingestion_date <= cutoff) & (leads.c.ttl > now)
 
 
-def walks(now: datetime, cutoff: datetime, *, by_key: bool) -> list[Walk]:
-    if by_key:
-        due = _ttl_rule(now) | _ceiling_rule(now, cutoff)
-        return [Walk("key", due, (leads.c.lead_id,))]
-    return [
+def walks(now: datetime, cutoff: datetime, *, in_storage_order: bool) -> list[Walk]:
+    """The walks of a run: the rule walks, after a storage-order walk when asked for."""
+    by_rule = [
         Walk("ttl", _ttl_rule(now), (leads.c.ttl, leads.c.lead_id)),
         Walk("ceiling", _ceiling_rule(now, cutoff), (leads.c.ingestion_date, leads.c.lead_id)),
     ]
+    if in_storage_order:
+        return [Walk("storage", _ttl_rule(now) | _ceiling_rule(now, cutoff), ()), *by_rule]
+    return by_rule
 
 
 def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool) -> DueCounts:
@@ -112,9 +123,18 @@ def _rule_of(ttl: datetime, now: datetime) -> str:
     return "ttl" if ttl <= now else "ceiling"
 
 
-def _after(walk: Walk, after: tuple[Any, ...] | None) -> ColumnElement[bool] | None:
+def _position(conn: Connection, walk: Walk) -> tuple[Any, ...]:
+    """The columns that give a lead's position in the walk."""
+    return walk.order or (row_locator(conn),)
+
+
+def _after(
+    conn: Connection, walk: Walk, after: tuple[Any, ...] | None
+) -> ColumnElement[bool] | None:
     if after is None:
         return None
+    if not walk.order:
+        return row_locator_after(conn, after[0])
     return tuple_(*walk.order) > tuple_(*after)
 
 
@@ -133,19 +153,24 @@ def select_due_batch(
     LOCKED). `holds`: whether any hold is active at all (if not, none is looked up)."""
     held = hold_condition(leads.c.lead_id, now) if holds else false()
     statement = (
-        select(leads.c.lead_id, leads.c.portal, leads.c.category, leads.c.ttl, held, *walk.order)
+        select(
+            leads.c.lead_id, leads.c.portal, leads.c.category, leads.c.ttl, held,
+            *_position(conn, walk),
+        )
         .where(walk.condition)
         .order_by(*walk.order)
         .limit(limit)
-    )
-    if (position := _after(walk, after)) is not None:
+    )  # fmt: skip
+    if (position := _after(conn, walk, after)) is not None:
         statement = statement.where(position)
     if lock and supports_skip_locked(conn):
         statement = statement.with_for_update(skip_locked=True, of=leads)
-    return [
+    batch = [
         DueLead(row[0], row[1], row[2], _rule_of(row[3], now), bool(row[4]), tuple(row[5:]))
         for row in conn.execute(statement)
     ]
+    batch.sort(key=lambda lead: _sort_key(lead.key))
+    return batch
 
 
 def delete_due_batch(
@@ -160,21 +185,35 @@ def delete_due_batch(
     order; for a store with no active hold. Rows another worker has locked are skipped."""
     locator = row_locator(conn)
     chosen = select(locator).where(walk.condition).order_by(*walk.order).limit(limit)
-    if (position := _after(walk, after)) is not None:
+    if (position := _after(conn, walk, after)) is not None:
         chosen = chosen.where(position)
     if supports_skip_locked(conn):
         chosen = chosen.with_for_update(skip_locked=True)
     statement = (
         delete(leads)
         .where(locator.in_(chosen.scalar_subquery()))
-        .returning(leads.c.lead_id, leads.c.portal, leads.c.category, leads.c.ttl, *walk.order)
+        .returning(
+            leads.c.lead_id,
+            leads.c.portal,
+            leads.c.category,
+            leads.c.ttl,
+            *_position(conn, walk),
+        )
     )
     batch = [
         DueLead(row[0], row[1], row[2], _rule_of(row[3], now), False, tuple(row[4:]))
         for row in conn.execute(statement)
     ]
-    batch.sort(key=lambda lead: lead.key)
+    batch.sort(key=lambda lead: _sort_key(lead.key))
     return batch
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Order positions as the database does: a PostgreSQL ctid comes back as text '(page,n)'."""
+    if len(key) == 1 and isinstance(key[0], str) and key[0].startswith("("):
+        page, item = key[0][1:-1].split(",")
+        return (int(page), int(item))
+    return key
 
 
 def delete_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
