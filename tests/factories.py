@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from retention.storage.engine import READ_ONLY
 from retention.storage.schema import metadata
 
 YEAR = 365 * 24 * 3600
@@ -69,7 +70,7 @@ def write_json(path: Path, document: Any) -> Path:
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order: to prove nothing changed."""
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
         return {
             table.name: sorted(
                 (tuple(repr(v) for v in row) for row in conn.execute(select(table))), key=repr
@@ -115,7 +116,7 @@ def fresh_lead(n: int, **overrides: Any) -> dict[str, Any]:
 def audit_rows(engine: Engine, action: str | None = None) -> list[Any]:
     from retention.storage.schema import audit_events
 
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
         statement = select(audit_events).order_by(audit_events.c.id)
         if action is not None:
             statement = statement.where(audit_events.c.action == action)
@@ -125,7 +126,7 @@ def audit_rows(engine: Engine, action: str | None = None) -> list[Any]:
 def lead_ids(engine: Engine) -> set[str]:
     from retention.storage.schema import leads
 
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
         return set(conn.scalars(select(leads.c.lead_id)))
 
 

@@ -21,7 +21,7 @@ from jobs.purge import purge_job
 from retention.config import Settings
 from retention.errors import GuardError
 from retention.services.audit import verify_audit_chain
-from retention.storage.audit import read_head
+from retention.storage.engine import READ_ONLY
 from retention.storage.locks import try_run_lock
 from retention.storage.schema import audit_events, job_runs
 from tests.cli_helpers import json_out, run
@@ -123,7 +123,7 @@ def _spawn(environ: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def _purged_count(engine: Engine) -> int:
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
         return int(
             conn.scalar(select(func.count()).where(audit_events.c.action == "lead.purged")) or 0
         )
@@ -148,12 +148,15 @@ DUE = 3000
 
 
 @contextlib.contextmanager
-def batches_held_back(engine: Engine) -> Iterator[None]:
-    """Hold the lock every purge batch needs (SQLite: the write lock; PostgreSQL: the audit
-    head row), so that a running purge is stuck inside its next batch until the block ends."""
-    with engine.begin() as conn:
-        read_head(conn, lock=True)
+def frozen(process: subprocess.Popen[str]) -> Iterator[None]:
+    """Stop the process (SIGSTOP) for the block: it cannot finish behind the test's back,
+    wherever it stands, inside a batch or between two."""
+    process.send_signal(signal.SIGSTOP)
+    try:
         yield
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
 
 
 def test_a_purge_killed_with_sigkill_is_finished_by_the_next_run(
@@ -162,8 +165,7 @@ def test_a_purge_killed_with_sigkill_is_finished_by_the_next_run(
     seed(settings, engine, [due_lead(n) for n in range(DUE)] + [fresh_lead(99_999)])
     first = _spawn(environ, "--batch-size", "2")
     _wait_for_events(engine, 20, first)
-    with batches_held_back(engine):
-        time.sleep(0.2)  # the purge is now waiting inside a batch
+    with frozen(first):
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
@@ -187,11 +189,9 @@ def test_sigterm_finishes_the_batch_and_records_an_interrupted_run(
     seed(settings, engine, [due_lead(n) for n in range(DUE)])
     process = _spawn(environ, "--batch-size", "2", "--json")
     _wait_for_events(engine, 20, process)
-    with batches_held_back(engine):
-        time.sleep(0.2)  # the purge is now waiting inside a batch
+    with frozen(process):
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)  # delivered when it runs again
     out, err = process.communicate(timeout=30)
     assert time.monotonic() - started < 10
     assert process.returncode == 1, err
