@@ -111,6 +111,7 @@ def _purge_batch(
     after: tuple[Any, ...] | None,
     limit: int,
     run_id: int | None,
+    skip_locked: bool,
 ) -> tuple[list[DueLead], int]:
     """One batch in one transaction: (leads met, in walk order; how many were deleted)."""
     with engine.begin() as conn:
@@ -123,7 +124,9 @@ def _purge_batch(
                 raise RuntimeError(f"batch deleted {deleted} of {len(doomed)} locked leads")
         else:
             # Nothing is held: choose and delete in one statement.
-            batch = delete_due_batch(conn, walk, now=now, after=after, limit=limit)
+            batch = delete_due_batch(
+                conn, walk, now=now, after=after, limit=limit, skip_locked=skip_locked
+            )
             deleted = len(batch)
         if not batch:
             return batch, 0
@@ -186,8 +189,9 @@ def purge_due_leads(
                 break
             started = timer() if timer else 0.0
             batch, deleted = _purge_batch(
-                engine, walk, now=now, after=after, limit=room, run_id=run_id
-            )
+                engine, walk, now=now, after=after, limit=room, run_id=run_id,
+                skip_locked=settings.purge.workers > 1,
+            )  # fmt: skip
             if not batch:
                 break
             if timer:

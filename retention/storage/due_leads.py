@@ -180,14 +180,17 @@ def delete_due_batch(
     now: datetime,
     after: tuple[Any, ...] | None,
     limit: int,
+    skip_locked: bool,
 ) -> list[DueLead]:
     """Delete the next `limit` due leads of `walk` in one statement and return them, in walk
-    order; for a store with no active hold. Rows another worker has locked are skipped."""
+    order; for a store with no active hold. With `skip_locked` (several purge workers),
+    rows are locked first and those another worker holds are skipped; a lone run does not pay
+    for locking every row twice."""
     locator = row_locator(conn)
     chosen = select(locator).where(walk.condition).order_by(*walk.order).limit(limit)
     if (position := _after(conn, walk, after)) is not None:
         chosen = chosen.where(position)
-    if supports_skip_locked(conn):
+    if skip_locked and supports_skip_locked(conn):
         chosen = chosen.with_for_update(skip_locked=True)
     statement = (
         delete(leads)
