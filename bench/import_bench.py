@@ -15,6 +15,12 @@ Use the Python of the venv where lead-retention is installed:
     # also profile one PostgreSQL JSON Lines import of 50,000 leads with cProfile:
     /work/venv/bin/python bench/import_bench.py --leads 0 --profile-leads 50000
 
+    # pin the code under test to a commit (the working tree may change under a long run),
+    # and keep the generated files in bench/out (git-ignored) for the next run:
+    /work/venv/bin/python bench/import_bench.py --code HEAD --workdir bench/out
+
+Run it on a quiet machine: the table's load1 column shows the load average before each run.
+
 What it does:
 
 1. Generates synthetic leads (fake names, example.com emails, +33600000xxxx phones; about
@@ -41,6 +47,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +64,10 @@ DEFAULT_PG_SCHEMA = "retention_bench"
 # A dummy 40-character subject key: the benchmark's stores hold synthetic data only.
 DUMMY_SUBJECT_KEY = "bench-dummy-subject-key-0000000000000000"
 TARGET_LEADS_PER_SECOND = 10_000
+PEAK_MEMORY_COUNTS = (100_000, 1_000_000)
+# A run during which other processes used more CPU than this fraction of its wall time is
+# flagged as unreliable.
+NOISY_OTHER_FRACTION = 0.10
 # Frames of the command-line wrappers, whose cumulative time is the whole run: not informative.
 PROFILE_WRAPPERS = (
     r"^(?!.*(/click/|runpy|<string>|retention/__main__\.py|retention/cli/|builtins\.exec))"
@@ -64,6 +75,7 @@ PROFILE_WRAPPERS = (
 FORMATS = ("jsonl", "array", "page")
 BACKENDS = ("sqlite", "postgresql")
 FILE_SUFFIX = {"jsonl": "jsonl", "array": "array.json", "page": "page.json"}
+REPO = Path(__file__).resolve().parents[1]
 GENERATOR_VERSION = "v1"  # part of the file names: bump when the generated content changes
 
 # --- synthetic lead generation ---------------------------------------------------------------
@@ -265,10 +277,65 @@ def generate(workdir: Path, count: int, seed: int, forms: Sequence[str], now: da
 # --- running the CLI -------------------------------------------------------------------------
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs have spent busy since boot (/proc/stat); 0.0 where unavailable."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            values = [int(v) for v in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by the live processes named `postgres` on this machine (the
+    local PostgreSQL server's backends and helpers); 0.0 where /proc is unavailable."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue  # the process ended meanwhile
+        name_end = text.rfind(")")
+        if text[text.find("(") + 1 : name_end] != "postgres":
+            continue
+        fields = text[name_end + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_idle(max_busy: float, timeout: float) -> float:
+    """Wait (up to `timeout` s) until the machine's CPUs are at most `max_busy` busy over 2 s;
+    return the busy fraction last seen."""
+    deadline = time.monotonic() + timeout
+    cpus = os.cpu_count() or 1
+    said = False
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(2.0)
+        busy = (machine_busy_seconds() - before) / (2.0 * cpus)
+        if busy <= max_busy:
+            return busy
+        if time.monotonic() >= deadline:
+            log(f"machine still {busy:.0%} busy after {timeout:.0f} s: measuring anyway")
+            return busy
+        if not said:
+            log(f"machine {busy:.0%} busy: waiting up to {timeout:.0f} s for it to idle")
+            said = True
+        time.sleep(3.0)
+
+
 @dataclass(frozen=True, slots=True)
 class ChildRun:
     wall_seconds: float
     cpu_seconds: float
+    # CPU seconds of the postgres processes during the run (backends that end within the run
+    # are missed; the import's own backend lives until the child exits, which is enough).
+    pg_cpu_seconds: float
+    # Busy CPU seconds of the whole machine during the run minus the child's and PostgreSQL's:
+    # anything else that ran, kernel writeback included. A few seconds at most when quiet.
+    other_cpu_seconds: float
     peak_rss_mb: float
     exit_code: int
     stdout: str
@@ -282,9 +349,14 @@ class Row:
     leads: int
     label: str
     input_mb: float
+    busy_before: float
     run: ChildRun
     imported: int
     updated: int
+
+    @property
+    def noisy(self) -> bool:
+        return self.run.other_cpu_seconds > NOISY_OTHER_FRACTION * self.run.wall_seconds
 
     @property
     def leads_per_second(self) -> float:
@@ -307,28 +379,91 @@ def retention_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "retention"]
 
 
-def child_env(database_url: str, batch_size: int | None) -> dict[str, str]:
+def child_env(database_url: str, batch_size: int | None, code: Path | None) -> dict[str, str]:
+    """The child's environment: only the benchmark's RETENTION_* settings; with `code`, the
+    `retention` package is imported from that folder instead of the installed one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
     env["RETENTION_DATABASE_URL"] = database_url
     env["RETENTION_SUBJECT_KEY"] = DUMMY_SUBJECT_KEY
     if batch_size is not None:
         env["RETENTION_IMPORT_BATCH_SIZE"] = str(batch_size)
+    if code is not None:
+        # PYTHONPATH is searched before the editable install's finder (appended to meta_path).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     return env
+
+
+# --- the code under test -----------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def export_code(repo: Path, ref: str, workdir: Path) -> Path:
+    """Extract the tree of commit `ref` (git archive) into the work folder; return the folder."""
+    sha = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    folder = workdir / f"code-{sha[:12]}"
+    if not folder.exists():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", "--format=tar", sha],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(folder)
+    return folder
+
+
+def describe_code(repo: Path, code: Path | None, ref: str | None) -> str:
+    """Which `retention` the children import, and at which revision."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import retention; print(retention.__file__)"],
+        env=child_env("sqlite://", None, code),
+        cwd=code or tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        if code is not None:
+            revision = f"commit {git(repo, 'rev-parse', '--short=12', f'{ref}^{{commit}}')} ({ref})"
+        else:
+            head = git(repo, "rev-parse", "--short=12", "HEAD")
+            dirty = git(repo, "status", "--porcelain", "--", "retention", "jobs", "config")
+            revision = f"working tree at {head}" + (
+                " WITH UNCOMMITTED CHANGES (use --code REF to pin a commit)" if dirty else ""
+            )
+    except (OSError, subprocess.CalledProcessError):
+        revision = "unknown revision (not a git checkout?)"
+    return f"{probe}: {revision}"
 
 
 def run_child(command: Sequence[str], env: dict[str, str], cwd: Path) -> ChildRun:
     """Run `command`, reaping it with os.wait4 to get that child's own rusage (peak RSS)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy_before = machine_busy_seconds()
+        pg_before = postgres_cpu_seconds()
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        busy = machine_busy_seconds() - busy_before
+        pg = max(0.0, postgres_cpu_seconds() - pg_before)
+        cpu = usage.ru_utime + usage.ru_stime
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
         return ChildRun(
             wall_seconds=wall,
-            cpu_seconds=usage.ru_utime + usage.ru_stime,
+            cpu_seconds=cpu,
+            pg_cpu_seconds=pg,
+            other_cpu_seconds=max(0.0, busy - cpu - pg),
             peak_rss_mb=usage.ru_maxrss / 1024,  # Linux: kilobytes
             exit_code=process.returncode,
             stdout=out.read().decode("utf-8", "replace"),
@@ -386,6 +521,13 @@ class Stores:
     pg_base_url: str
     pg_schema: str
     batch_size: int | None
+    code: Path | None
+    idle_below: float
+    idle_timeout: float
+    repeat: int
+
+    def env(self, url: str) -> dict[str, str]:
+        return child_env(url, self.batch_size, self.code)
 
     def fresh(self, backend: str, tag: str) -> str:
         """A new, empty store at the current schema revision; returns its URL."""
@@ -399,7 +541,7 @@ class Stores:
         checked(
             run_child(
                 [*retention_command(), "db", "upgrade"],
-                child_env(url, self.batch_size),
+                self.env(url),
                 self.workdir,
             ),
             f"db upgrade ({backend})",
@@ -414,10 +556,11 @@ class Stores:
 def import_once(
     stores: Stores, url: str, backend: str, form: str, path: Path, count: int, label: str
 ) -> Row:
+    busy_before = wait_for_idle(stores.idle_below, stores.idle_timeout)
     run = checked(
         run_child(
             [*retention_command(), "import", str(path), "--json"],
-            child_env(url, stores.batch_size),
+            stores.env(url),
             stores.workdir,
         ),
         f"import of {path.name} ({backend})",
@@ -431,6 +574,7 @@ def import_once(
         leads=count,
         label=label,
         input_mb=path.stat().st_size / 1e6,
+        busy_before=busy_before,
         run=run,
         imported=result["imported"],
         updated=result["updated"],
@@ -446,52 +590,116 @@ def import_once(
 def bench_import(
     stores: Stores, backend: str, form: str, path: Path, count: int, *, reimport: bool
 ) -> list[Row]:
+    """Import `path` into a fresh store (and again, with `reimport`), `stores.repeat` times;
+    keep the fastest run of each kind."""
     tag = f"{form}-{count}"
-    url = stores.fresh(backend, tag)
     label = "import (new leads)" if count else "start-up (empty file)"
-    rows = [import_once(stores, url, backend, form, path, count, label)]
-    if reimport:
-        rows.append(import_once(stores, url, backend, form, path, count, "re-import (updates)"))
-    stores.discard(backend, tag)
-    return rows
+    best: dict[str, Row] = {}
+    for _ in range(stores.repeat):
+        url = stores.fresh(backend, tag)
+        rows = [import_once(stores, url, backend, form, path, count, label)]
+        if reimport:
+            rows.append(import_once(stores, url, backend, form, path, count, "re-import (updates)"))
+        stores.discard(backend, tag)
+        for row in rows:
+            if row.label not in best or row.run.wall_seconds < best[row.label].run.wall_seconds:
+                best[row.label] = row
+    return list(best.values())
 
 
 # --- profiling -------------------------------------------------------------------------------
 
 
-def profile_import(stores: Stores, backend: str, path: Path, count: int, out: Path) -> None:
+PROFILE_CHILD = "_profile-child"
+
+
+def profile_child(out: str, retention_args: list[str]) -> int:
+    """Run `retention RETENTION_ARGS` in this process under cProfile, every thread profiled
+    (`python -m cProfile` sees only the main thread, not the import's writer thread).
+    Writes OUT.main (main thread), OUT.threads (the other threads) and OUT (both merged)."""
+    import cProfile
+    import pstats
+    import threading
+
+    thread_profiles: list[cProfile.Profile] = []
+    plain_run = threading.Thread.run
+
+    def profiled_run(thread: threading.Thread) -> None:
+        profile = cProfile.Profile()
+        thread_profiles.append(profile)
+        profile.enable()
+        try:
+            plain_run(thread)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = profiled_run  # type: ignore[method-assign, assignment]
+    from retention.cli import main as retention_main
+
+    sys.argv = ["retention", *retention_args]
+    main_profile = cProfile.Profile()
+    exit_code = 0
+    main_profile.enable()
+    try:
+        retention_main()
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        main_profile.disable()
+    pstats.Stats(main_profile).dump_stats(f"{out}.main")
+    merged = pstats.Stats(main_profile)
+    if thread_profiles:
+        threads = pstats.Stats(thread_profiles[0])
+        for profile in thread_profiles[1:]:
+            threads.add(profile)
+        threads.dump_stats(f"{out}.threads")
+        merged.add(threads)
+    merged.dump_stats(out)
+    return exit_code
+
+
+def print_profile(path: str, order: str, title: str) -> None:
     import pstats
 
+    emit()
+    emit(f"--- {title}: top 15 by {order} ---")
+    if not Path(path).exists():
+        emit("(none)")
+        return
+    prefixes = sorted({str(Path(p)) + "/" for p in sys.path if p} | {f"{Path.cwd()}/"}, key=len)
+    text = io.StringIO()
+    stats = pstats.Stats(path, stream=text).sort_stats(order)
+    emit(f"({stats.total_tt:.1f} s of profiled time)")  # type: ignore[attr-defined]
+    stats.print_stats(PROFILE_WRAPPERS, 15)
+    lines = text.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    for line in lines[start:]:
+        for prefix in reversed(prefixes):  # longest first: site-packages before its parent
+            line = line.replace(prefix, "")
+        emit(line)
+
+
+def profile_import(stores: Stores, backend: str, path: Path, count: int, out: Path) -> None:
     url = stores.fresh(backend, f"profile-{count}")
-    command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "retention"]
+    for stale in (out, Path(f"{out}.main"), Path(f"{out}.threads")):
+        stale.unlink(missing_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), PROFILE_CHILD, str(out)]
+    wait_for_idle(stores.idle_below, stores.idle_timeout)
     run = checked(
-        run_child(
-            [*command, "import", str(path), "--json"],
-            child_env(url, stores.batch_size),
-            stores.workdir,
-        ),
+        run_child([*command, "import", str(path), "--json"], stores.env(url), stores.workdir),
         f"profiled import ({backend})",
     )
     stores.discard(backend, f"profile-{count}")
     emit()
     emit(
         f"cProfile of `retention import` of {count:,} JSON Lines leads on {backend}: "
-        f"{run.wall_seconds:.1f} s wall under the profiler ({out})"
+        f"{run.wall_seconds:.1f} s wall, {run.cpu_seconds:.1f} s child CPU under the profiler "
+        f"({out}, {out}.main, {out}.threads)"
     )
-    emit("(the CLI and runpy wrapper frames are left out of the cumulative list)")
-    prefixes = sorted({str(Path(p)) + "/" for p in sys.path if p} | {f"{Path.cwd()}/"}, key=len)
-    for order in ("cumulative", "tottime"):
-        emit()
-        emit(f"--- top 15 by {order} ---")
-        text = io.StringIO()
-        stats = pstats.Stats(str(out), stream=text).sort_stats(order)
-        stats.print_stats(PROFILE_WRAPPERS, 15)
-        lines = text.getvalue().splitlines()
-        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
-        for line in lines[start:]:
-            for prefix in reversed(prefixes):  # longest first: site-packages before its parent
-                line = line.replace(prefix, "")
-            emit(line)
+    emit("(the CLI and runpy wrapper frames are left out of the lists)")
+    print_profile(f"{out}.main", "cumulative", "main thread (read, validate, hash)")
+    print_profile(f"{out}.threads", "cumulative", "other threads (the batch writer)")
+    print_profile(str(out), "tottime", "all threads")
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -500,7 +708,8 @@ def profile_import(stores: Stores, backend: str, path: Path, count: int, out: Pa
 def print_table(rows: Sequence[Row]) -> None:
     header = (
         f"{'backend':<10} {'format':<6} {'leads':>9} {'run':<20} {'input MB':>9} "
-        f"{'wall s':>8} {'child CPU s':>11} {'leads/s':>9} {'peak RSS MB':>11}"
+        f"{'wall s':>7} {'leads/s':>8} {'peak RSS MB':>11} {'client CPU s':>12} "
+        f"{'PG CPU s':>8} {'other CPU s':>11} {'busy before':>11}"
     )
     emit(header)
     emit("-" * len(header))
@@ -508,29 +717,45 @@ def print_table(rows: Sequence[Row]) -> None:
         rate = f"{row.leads_per_second:,.0f}" if row.leads else "-"
         emit(
             f"{row.backend:<10} {row.form:<6} {row.leads:>9,} {row.label:<20} "
-            f"{row.input_mb:>9,.0f} {row.run.wall_seconds:>8.1f} {row.run.cpu_seconds:>11.1f} "
-            f"{rate:>9} {row.run.peak_rss_mb:>11,.0f}"
+            f"{row.input_mb:>9,.0f} {row.run.wall_seconds:>7.1f} {rate:>8} "
+            f"{row.run.peak_rss_mb:>11,.0f} {row.run.cpu_seconds:>12.1f} "
+            f"{row.run.pg_cpu_seconds:>8.1f} {row.run.other_cpu_seconds:>11.1f} "
+            f"{row.busy_before:>11.0%}{'  (!)' if row.noisy else ''}"
+        )
+    if any(row.noisy for row in rows):
+        emit(
+            "(!) other processes used the CPUs during this run "
+            f"(other CPU > {NOISY_OTHER_FRACTION:.0%} of the wall time): its time is not reliable"
         )
 
 
-def print_environment(args: argparse.Namespace, mean_bytes: float) -> None:
+def print_environment(args: argparse.Namespace, mean_bytes: float, code: str) -> None:
     import sqlite3
 
     emit("environment:")
+    emit(f"  code under test: {code}")
     emit(
         f"  python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, cpus {os.cpu_count()}"
     )
-    with contextlib.suppress(ImportError):
-        import ijson
-
-        emit(f"  ijson backend {ijson.backend}")
     if "postgresql" in args.backends or args.profile_leads:
         with contextlib.suppress(Exception):
             emit(f"  PostgreSQL server {pg_server_version(args.pg_url)}")
     emit(f"  import.batch_size {args.batch_size or 'default (config)'}")
+    if args.repeat > 1:
+        emit(f"  each figure: the fastest of {args.repeat} runs")
     if mean_bytes:
         emit(f"  mean lead size {mean_bytes:,.0f} bytes of compact JSON")
     emit("  wall time includes the child's start-up (Python, SQLAlchemy, schema check)")
+    emit("  client CPU s: user+sys of the `retention import` process, all its threads")
+    emit("  PG CPU s: CPU of the local postgres processes during the run (the server's work)")
+    emit(
+        "  other CPU s: busy CPU of the whole machine during the run minus client and PG: "
+        "other processes, kernel writeback; (!) marks a run where it exceeds "
+        f"{NOISY_OTHER_FRACTION:.0%} of the wall time"
+    )
+    emit(
+        "  busy before: CPU busy over 2 s just before the run (each run waits for an idle machine)"
+    )
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -560,8 +785,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--peak-memory-million",
         action="store_true",
-        help="also import 100,000 and 1,000,000 JSON Lines leads and compare peak RSS",
+        help="also import 100,000 and 1,000,000 leads (JSON Lines unless --peak-memory-formats) "
+        "and compare peak RSS",
     )
+    parser.add_argument(
+        "--peak-memory-formats", type=_csv(FORMATS), default=["jsonl"],
+        help="formats of the --peak-memory-million runs",
+    )  # fmt: skip
     parser.add_argument(
         "--peak-memory-backend", choices=BACKENDS, default="sqlite",
         help="backend of the --peak-memory-million runs",
@@ -582,17 +812,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(e.g. bench/out, git-ignored); default: a temporary folder removed at the end",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument(
+        "--idle-below", type=float, default=0.15, metavar="FRACTION",
+        help="before each timed run, wait until the CPUs are at most this busy (1: never wait)",
+    )  # fmt: skip
+    parser.add_argument("--idle-timeout", type=float, default=900.0, metavar="SECONDS")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="K",
+        help="run each measurement K times (fresh store each time) and keep the fastest",
+    )  # fmt: skip
+    parser.add_argument(
+        "--code", metavar="REF",
+        help="benchmark the `retention` of this git commit (extracted with git archive into the "
+        "work folder) instead of the installed working tree, which may be changing",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", args.pg_schema):
         parser.error("--pg-schema must be a plain lower-case identifier")
-    if args.leads < 0 or args.profile_leads < 0:
+    if args.leads < 0 or args.profile_leads < 0 or args.repeat < 1:
         parser.error("counts must not be negative")
     return args
 
 
 def run_benchmark(args: argparse.Namespace, workdir: Path) -> None:
     now = datetime.now(UTC)
-    stores = Stores(workdir, args.pg_url, args.pg_schema, args.batch_size)
+    code = export_code(REPO, args.code, workdir) if args.code else None
+    code_description = describe_code(REPO, code, args.code)
+    log(f"code under test: {code_description}")
+    stores = Stores(
+        workdir,
+        args.pg_url,
+        args.pg_schema,
+        args.batch_size,
+        code,
+        args.idle_below,
+        args.idle_timeout,
+        args.repeat,
+    )
     rows: list[Row] = []
     mean_bytes = 0.0
 
@@ -610,14 +866,16 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> None:
 
     peak_rows: list[Row] = []
     if args.peak_memory_million:
-        for count in (100_000, 1_000_000):
-            mean_bytes = generate(workdir, count, args.seed, ["jsonl"], now) or mean_bytes
-            path = lead_file(workdir, count, args.seed, "jsonl")
-            peak_rows += bench_import(
-                stores, args.peak_memory_backend, "jsonl", path, count, reimport=False
-            )
-            if not args.workdir and count == 1_000_000:
-                path.unlink()  # 1.7 GB: do not keep it in the temp folder longer than needed
+        for count in PEAK_MEMORY_COUNTS:
+            forms = args.peak_memory_formats
+            mean_bytes = generate(workdir, count, args.seed, forms, now) or mean_bytes
+            for form in forms:
+                path = lead_file(workdir, count, args.seed, form)
+                peak_rows += bench_import(
+                    stores, args.peak_memory_backend, form, path, count, reimport=False
+                )
+                if not args.workdir and count == PEAK_MEMORY_COUNTS[-1]:
+                    path.unlink()  # 1.6-2.4 GB: do not keep it in the temp folder
 
     if args.profile_leads:
         generate(workdir, args.profile_leads, args.seed, ["jsonl"], now)
@@ -626,7 +884,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> None:
 
     emit()
     emit("=" * 30 + " retention import benchmark " + "=" * 30)
-    print_environment(args, mean_bytes)
+    print_environment(args, mean_bytes, code_description)
     if rows:
         emit()
         print_table(rows)
@@ -643,20 +901,27 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> None:
         )
     if peak_rows:
         emit()
-        emit(f"peak memory, JSON Lines on {args.peak_memory_backend}:")
+        emit(f"peak memory on {args.peak_memory_backend}:")
         print_table(peak_rows)
-        small, big = peak_rows[0].run.peak_rss_mb, peak_rows[-1].run.peak_rss_mb
-        emit(
-            f"peak RSS 1,000,000 / 100,000 leads: {big:,.0f} MB / {small:,.0f} MB = "
-            f"{big / small:.2f} (1.00 = flat memory)"
-        )
+        for form in args.peak_memory_formats:
+            small, big = (
+                next(r.run.peak_rss_mb for r in peak_rows if r.form == form and r.leads == n)
+                for n in PEAK_MEMORY_COUNTS
+            )
+            emit(
+                f"{form}: peak RSS {PEAK_MEMORY_COUNTS[-1]:,} / {PEAK_MEMORY_COUNTS[0]:,} leads: "
+                f"{big:,.0f} MB / {small:,.0f} MB = {big / small:.2f} (1.00 = flat memory)"
+            )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     emit()
     emit(f"benchmark process (generator) peak RSS: {own:,.0f} MB")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == [PROFILE_CHILD]:  # internal: the profiled child of --profile-leads
+        return profile_child(arguments[1], arguments[2:])
+    args = parse_args(arguments)
     uses_pg = "postgresql" in args.backends and args.leads
     uses_pg = uses_pg or (args.peak_memory_million and args.peak_memory_backend == "postgresql")
     uses_pg = uses_pg or (args.profile_leads and args.profile_backend == "postgresql")
