@@ -121,6 +121,14 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _whole_or_zero(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    if value < 0:
+        raise ValueError("must be 0 (automatic) or more")
+    return value
+
+
 def _positive_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a number")
@@ -186,7 +194,7 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("retention", "ceiling_years"): _positive_int,
     ("retention", "guard_max_share"): _share,
     ("retention", "guard_max_leads"): _positive_int,
-    ("purge", "batch_size"): _positive_int,
+    ("purge", "batch_size"): _whole_or_zero,
     ("purge", "workers"): _positive_int,
     ("purge", "vacuum"): _boolean,
     ("audit", "anchor_file"): _string,

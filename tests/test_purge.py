@@ -171,3 +171,10 @@ def test_a_clock_before_the_newest_ingestion_is_refused(settings: Settings, engi
     with pytest.raises(GuardError, match="clock"):
         _purge(settings, engine)
     assert _purge(settings, engine, force=True).deleted == 0
+
+
+def test_the_default_batch_size_depends_on_the_backend(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 1702)])
+    result = _purge(_lenient(settings), engine, force=True)
+    expected = 1 if engine.dialect.name == "postgresql" else 3  # 5000 / 800 per batch
+    assert (result.deleted, result.batches) == (1701, expected)

@@ -21,6 +21,7 @@ from retention.domain.audit_chain import EventDraft
 from retention.domain.policy import RetentionPolicy, check_blast_radius, check_clock
 from retention.errors import GuardError
 from retention.storage.audit import append_events
+from retention.storage.dialect import default_purge_batch
 from retention.storage.due_leads import (
     RULES,
     DueCounts,
@@ -164,7 +165,7 @@ def purge_due_leads(
     anything when the guard or the clock check refuses and `force` is not given."""
     policy = policy_of(settings)
     cutoff = policy.ceiling_cutoff(now)
-    size = batch_size or settings.purge.batch_size
+    size = batch_size or settings.purge.batch_size or default_purge_batch(engine)
     with engine.connect().execution_options(**READ_ONLY) as conn:
         holds = active_holds_exist(conn, now)
         counts = count_due(conn, now=now, cutoff=cutoff, holds=holds)

@@ -27,6 +27,7 @@ from retention.storage.types import sqlite_datetime_text
 __all__ = [
     "bulk_insert",
     "concurrent_workers",
+    "default_purge_batch",
     "ids_condition",
     "insert_for",
     "row_locator",
@@ -125,3 +126,9 @@ class _TID(UserDefinedType[str]):
 
     def get_col_spec(self, **_kw: Any) -> str:
         return "tid"
+
+
+def default_purge_batch(engine: Engine) -> int:
+    """Leads per purge transaction when config says 0 (automatic). SQLite writes every page a
+    batch touched to its WAL at commit, so its batches are smaller to stay near half a second."""
+    return 5000 if engine.dialect.name == "postgresql" else 800
