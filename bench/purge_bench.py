@@ -797,6 +797,8 @@ def child_main(args: argparse.Namespace) -> int:
         result = run_batch(*a, **kw)
         if result[0]:
             batch_seconds.append(time.perf_counter() - started)
+        # The batch size in effect (config 0 means a per-backend default in newer code).
+        state["batch_size"] = max(state.get("batch_size", 0), kw.get("limit") or 0)
         return result
 
     job_names["purge_due_leads"] = purge_due_leads
@@ -835,7 +837,9 @@ def child_main(args: argparse.Namespace) -> int:
         "deleted": result.deleted if result else 0,
         "batches": result.batches if result else 0,
         "longest_batch_seconds": result.longest_batch_seconds if result else 0.0,
-        "batch_size": args.batch_size or load_settings().purge.batch_size,
+        "batch_size": state.get("batch_size")
+        or args.batch_size
+        or load_settings().purge.batch_size,
         "purge_seconds": state.get("purge_seconds", 0.0),
         "residue_seconds": state.get("residue_seconds", 0.0),
         "command_seconds": command_seconds,
@@ -1146,9 +1150,12 @@ def report(measurements: Sequence[Measurement], code: str) -> None:
                     "select+delete in one statement", "append audit events",
                 )
             )  # fmt: skip
+            outside = p.purge_seconds - batches
             say(
                 f"  derived: audit INSERT + head update {append - seal:.2f} s; begin/commit and "
-                f"the rest of the batches {batches - known:.2f} s"
+                f"the rest of the batches {batches - known:.2f} s (the phase totals also count "
+                f"the empty statements that end each walk: this goes negative when they are "
+                f"slow); outside the batches (count_due, ends of walks) {outside:.2f} s"
             )
     say()
     say("targets:")
