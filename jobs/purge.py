@@ -18,7 +18,7 @@ from retention.services.purge import BatchProgress, PurgeResult, purge_due_leads
 from retention.storage.dialect import concurrent_workers
 from retention.storage.residue import ResidueReport, clean_residue
 
-__all__ = ["PurgeRun", "purge_job"]
+__all__ = ["PurgeRun", "publish_head", "purge_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def purge_job(
     outcome = run_job(engine, "purge", body, now=now, dry_run=dry_run, workers=workers)
     result: PurgeResult | None = state.get("result")
     if outcome.head is not None and not dry_run and outcome.status != "skipped":
-        _publish(settings, outcome)
+        publish_head(settings, outcome)
     if result is not None:
         logger.info(
             "purge run %d %s: %d deleted (ttl %d, ceiling %d), %d held, %d batches; "
@@ -86,7 +86,7 @@ def purge_job(
     return PurgeRun(outcome, result, state.get("residue"))
 
 
-def _publish(settings: Settings, outcome: RunOutcome) -> None:
+def publish_head(settings: Settings, outcome: RunOutcome) -> None:
     path = settings.audit.anchor_file
     if path is None or outcome.head is None:
         return

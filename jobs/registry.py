@@ -4,4 +4,4 @@ from __future__ import annotations
 
 __all__ = ["JOBS"]
 
-JOBS = ("purge",)
+JOBS = ("purge", "erasure")

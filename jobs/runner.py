@@ -26,7 +26,7 @@ from retention.storage.engine import READ_ONLY
 from retention.storage.locks import RunLock, try_run_lock
 from retention.storage.runs import finish_run, mark_stale_runs, start_run
 
-__all__ = ["Interrupted", "RunOutcome", "run_job"]
+__all__ = ["Interrupted", "RunFailed", "RunOutcome", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,15 @@ class Interrupted(Exception):
 
     def __init__(self, counts: Mapping[str, Any]) -> None:
         super().__init__("interrupted")
+        self.counts = counts
+
+
+class RunFailed(Exception):
+    """Raised by a job body that did its work but must report failure (status `failed`,
+    exit 1), e.g. an erasure request that failed its verification; its counts are kept."""
+
+    def __init__(self, message: str, counts: Mapping[str, Any]) -> None:
+        super().__init__(message)
         self.counts = counts
 
 
@@ -122,6 +131,9 @@ def run_job(
             counts, result = body(run_id)
         except Interrupted as stop:
             status, counts = "interrupted", stop.counts
+        except RunFailed as failure:
+            status, counts, error = "failed", failure.counts, str(failure)
+            logger.error("%s run failed: %s", job, error, extra=extra)
         except BaseException as exc:
             status, counts, error = "failed", {}, describe_error(exc)
             logger.error("%s run failed: %s", job, error, extra=extra)

@@ -7,6 +7,7 @@ dataclasses; an unknown key or a bad value raises ConfigError naming the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from retention.errors import ConfigError
 __all__ = [
     "AuditSettings",
     "DatabaseSettings",
+    "ErasureSettings",
     "ImportSettings",
     "LoggingSettings",
     "PurgeSettings",
@@ -80,6 +82,13 @@ class PurgeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ErasureSettings:
+    fields: tuple[str, ...]  # contactRequest fields set to null; phoneNumbers always becomes []
+    batch_size: int  # requests per transaction
+    vacuum: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AuditSettings:
     anchor_file: Path | None
 
@@ -97,6 +106,7 @@ class Settings:
     imports: ImportSettings
     retention: RetentionSettings
     purge: PurgeSettings
+    erasure: ErasureSettings
     audit: AuditSettings
     logging: LoggingSettings
     config_file: Path | None = None
@@ -157,6 +167,23 @@ def _string(value: Any) -> str:
     return value
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('must be a list of field names, e.g. ["firstName", "lastName"]')
+    names: list[str] = []
+    for item in value:
+        if not _FIELD_NAME.fullmatch(item):
+            raise ValueError(f"{item!r} is not a contactRequest field name")
+        if item != "phoneNumbers" and item not in names:  # phoneNumbers always becomes []
+            names.append(item)
+    if not names:
+        raise ValueError("must name at least one field")
+    return tuple(names)
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         text = _string(value).lower()
@@ -197,6 +224,9 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("purge", "batch_size"): _whole_or_zero,
     ("purge", "workers"): _positive_int,
     ("purge", "vacuum"): _boolean,
+    ("erasure", "fields"): _field_names,
+    ("erasure", "batch_size"): _positive_int,
+    ("erasure", "vacuum"): _boolean,
     ("audit", "anchor_file"): _string,
     ("logging", "format"): _one_of(LOG_FORMATS),
     ("logging", "level"): _one_of(LOG_LEVELS),
@@ -312,6 +342,11 @@ def load_settings(
             batch_size=values[("purge", "batch_size")],
             workers=values[("purge", "workers")],
             vacuum=values[("purge", "vacuum")],
+        ),
+        erasure=ErasureSettings(
+            fields=values[("erasure", "fields")],
+            batch_size=values[("erasure", "batch_size")],
+            vacuum=values[("erasure", "vacuum")],
         ),
         audit=AuditSettings(
             anchor_file=Path(anchor) if (anchor := values[("audit", "anchor_file")]) else None

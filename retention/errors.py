@@ -6,6 +6,7 @@ values of personal data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RetentionError",
     "SchemaNotCurrentError",
     "SubjectKeyError",
+    "VerificationError",
 ]
 
 
@@ -63,3 +65,17 @@ class GuardError(RetentionError):
     """A run refused to delete: the blast-radius guard or the clock check said no."""
 
     exit_code: ClassVar[int] = 1
+
+
+class VerificationError(RetentionError):
+    """Erased leads, read back, still hold values of the policy's fields. The message names
+    the leads by id, never the values."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, lead_ids: Sequence[str], sample: int = 10) -> None:
+        super().__init__(
+            f"erasure verification failed: {len(lead_ids)} lead(s) still hold erased fields "
+            f"after the update: {', '.join(sorted(lead_ids)[:sample])}"
+        )
+        self.lead_ids = tuple(lead_ids)

@@ -16,7 +16,10 @@ README = (ROOT / "README.md").read_text()
 
 
 def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix}{name}"
         if isinstance(command, click.Group):
             yield from _commands(command, f"{path} ")
@@ -25,6 +28,12 @@ def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click
 
 
 COMMANDS = list(_commands(cli))
+
+
+def test_every_command_is_listed() -> None:
+    assert {"erase", "requests add", "requests import", "requests list", "run"} <= {
+        path for path, _ in COMMANDS
+    }
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])

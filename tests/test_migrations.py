@@ -4,7 +4,12 @@ from alembic import command
 from sqlalchemy import Engine, inspect
 
 from retention.services.schema import upgrade_schema
-from retention.storage.engine import alembic_config, current_revision, head_revision
+from retention.storage.engine import (
+    SCHEMA_REVISION,
+    alembic_config,
+    current_revision,
+    head_revision,
+)
 from retention.storage.schema import metadata
 
 
@@ -41,3 +46,7 @@ def test_downgrade_to_empty_and_back(engine: Engine) -> None:
     assert "leads" not in inspect(engine).get_table_names()
     assert upgrade_schema(engine).changed
     assert current_revision(engine) == head_revision()
+
+
+def test_the_schema_check_knows_the_newest_migration() -> None:
+    assert head_revision() == SCHEMA_REVISION

@@ -55,6 +55,7 @@ def import_command(
                 "updated": result.updated,
                 "rejected": result.rejected,
                 "erased_on_import": result.erased_on_import,
+                "hold_skipped": result.hold_skipped,
                 "expired_on_arrival": result.expired_on_arrival,
                 "dry_run": result.dry_run,
                 "written": result.written,

@@ -7,7 +7,6 @@ import click
 from jobs.registry import JOBS
 from retention.cli.app import App, pass_app
 from retention.cli.output import dry_run_option, json_option
-from retention.cli.purge import run_purge
 
 __all__ = ["run"]
 
@@ -20,8 +19,15 @@ __all__ = ["run"]
 def run(app: App, job: str, dry_run: bool, as_json: bool) -> None:
     """Run one job once with its configured settings, under the job's lock.
 
-    Exit 0 when it succeeded or was skipped because another run of the job holds the lock;
-    1 when it failed or was interrupted.
+    purge: delete the leads due under the retention policy. erasure: carry out the queued
+    erasure requests, oldest first. Exit 0 when the run succeeded or was skipped because
+    another run of the job holds the lock; 1 when it failed or was interrupted.
     """
     if job == "purge":
+        from retention.cli.purge import run_purge
+
         run_purge(app, dry_run=dry_run, as_json=as_json)
+    else:
+        from retention.cli.erasure_run import run_erasure
+
+        run_erasure(app, dry_run=dry_run, as_json=as_json)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +17,11 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from retention.config import Settings
+from retention.domain.erasure import looks_erased_upstream
 from retention.domain.lead import Lead
 from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
+from retention.services.import_erasure import ImportErasures
 from retention.services.lead_sources import SourceRecord
 from retention.services.subject_key import subject_key_for_store
 from retention.storage.dialect import bulk_insert
@@ -53,6 +55,7 @@ class ImportResult:
     rejected: int
     erased_on_import: int
     expired_on_arrival: int
+    hold_skipped: int
     dry_run: bool
     written: bool
     errors: tuple[RecordError, ...]
@@ -112,12 +115,15 @@ class _BatchWriter:
     database works on one batch while the next is parsed and validated. At most one batch is
     in flight; the connection is only ever used by one thread at a time."""
 
-    def __init__(self, conn: Connection, key: bytes, now: datetime, tally: _Tally) -> None:
+    def __init__(
+        self, conn: Connection, key: bytes, now: datetime, tally: _Tally, fields: Sequence[str]
+    ) -> None:
         self._conn = conn
         self._key = key
         self._now = now
         self._tally = tally
         self._writer = lead_writer(conn)
+        self.erasures = ImportErasures(fields, key, now)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._pending: Future[None] | None = None
 
@@ -132,11 +138,16 @@ class _BatchWriter:
             )
             for lead, payload in batch.leads.values()
         ]
+        upstream = [
+            lead.lead_id
+            for lead, _ in batch.leads.values()
+            if looks_erased_upstream(lead.payload.get("contactRequest") or {})
+        ]
         repeats = batch.repeats
         batch.leads = {}
         batch.repeats = 0
         self.wait()
-        self._pending = self._executor.submit(self._write, rows, repeats)
+        self._pending = self._executor.submit(self._write, rows, repeats, upstream)
 
     def wait(self) -> None:
         """Wait for the batch in flight; its error, if any, is raised here."""
@@ -153,8 +164,15 @@ class _BatchWriter:
         finally:
             self._executor.shutdown(wait=True)
 
-    def _write(self, rows: list[tuple[Row, list[tuple[str, bytes]]]], repeats: int) -> None:
+    def _write(
+        self, rows: list[tuple[Row, list[tuple[str, bytes]]]], repeats: int, upstream: list[str]
+    ) -> None:
         conn = self._conn
+        # Leads erased upstream that we hold with data are erased after the write; a held one
+        # keeps our copy.
+        candidates, held = self.erasures.upstream_candidates(conn, upstream)
+        if held:
+            rows = [item for item in rows if item[0][0] not in held]
         # A lead erased in the store stays erased: the writer leaves it alone, and its subject
         # hashes are not rewritten from the incoming copy either.
         outcome = self._writer.upsert(conn, [row for row, _ in rows])
@@ -172,6 +190,7 @@ class _BatchWriter:
                 for kind, h in subjects
             ],
         )
+        self.erasures.after_write(conn, outcome.written, candidates)
         self._tally.imported += outcome.inserted
         self._tally.updated += outcome.updated + repeats
         self._tally.kept_erased += len(rows) - len(written)
@@ -196,7 +215,8 @@ def import_leads(
         transaction = conn.begin()
         writer: _BatchWriter | None = None
         try:
-            writer = _BatchWriter(conn, subject_key_for_store(settings, conn), now, tally)
+            key = subject_key_for_store(settings, conn)
+            writer = _BatchWriter(conn, key, now, tally, settings.erasure.fields)
             batch = _Batch()
             for record in records:
                 outcome = _classify(record)
@@ -214,11 +234,13 @@ def import_leads(
             if tally.rejected and not skip_invalid:
                 writer.close()
                 tally.imported = tally.updated = tally.kept_erased = 0
+                writer.erasures.erased = writer.erasures.hold_skipped = 0
                 transaction.rollback()
                 written = False
             else:
                 writer.submit(batch)
                 writer.wait()
+                writer.erasures.commit_events(conn)
                 written = not dry_run
                 if dry_run:
                     transaction.rollback()
@@ -233,8 +255,9 @@ def import_leads(
         imported=tally.imported,
         updated=tally.updated,
         rejected=tally.rejected,
-        erased_on_import=tally.kept_erased,
+        erased_on_import=tally.kept_erased + (writer.erasures.erased if writer else 0),
         expired_on_arrival=tally.expired,
+        hold_skipped=writer.erasures.hold_skipped if writer else 0,
         dry_run=dry_run,
         written=written,
         errors=tuple(tally.errors),

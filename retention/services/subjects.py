@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
@@ -12,7 +12,13 @@ from retention.domain.subjects import subject_hash
 from retention.errors import InputError
 from retention.services.subject_key import subject_key_for_store
 
-__all__ = ["Subject", "subject_of"]
+__all__ = [
+    "RequestSubject",
+    "Subject",
+    "normalized_identifier",
+    "request_subject_of",
+    "subject_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,55 @@ class Subject:
     kind: str  # email, phone or lead_id
     lead_id: str | None = None
     hash: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSubject:
+    """The subject of an erasure request: its normalized identifier (kept only while the
+    request is open) and the keyed hash that stays."""
+
+    kind: str  # email, phone or lead_id
+    value: str = field(repr=False)
+    hash: bytes = field(repr=False)
+
+
+def normalized_identifier(kind: str, value: str, region: str | None, *, option: str) -> str:
+    """The normalized form of an email, phone number or lead id; blank, digit-less or
+    ambiguous identifiers are refused with an error naming `option`, never the value."""
+    if kind == "lead_id":
+        if not value.strip():
+            raise InputError(f"{option}: must not be blank")
+        return value.strip()
+    if kind == "email":
+        email = normalize_email(value)
+        if email is None:
+            raise InputError(f"{option}: must not be blank")
+        return email
+    if not value.strip():
+        raise InputError(f"{option}: must not be blank")
+    if not is_international(value) and region is None:
+        raise InputError(
+            f"{option}: give the number with its country code (+33...) or name --region "
+            "(FR, DE, BE, AT, ...)"
+        )
+    text = value.strip()
+    if region is None and text.startswith("00"):
+        text = "+" + text[2:]  # 00 is the international prefix in every country served
+    number = normalize_phone(text, region.upper() if region else None)
+    if number is None:
+        raise InputError(f"{option}: must contain digits")
+    return number
+
+
+def _given(email: str | None, phone: str | None, lead_id: str | None) -> tuple[str, str]:
+    given = [
+        (name, value)
+        for name, value in (("email", email), ("phone", phone), ("lead_id", lead_id))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise InputError("give exactly one of --email, --phone or --lead-id")
+    return given[0]
 
 
 def subject_of(
@@ -32,30 +87,28 @@ def subject_of(
     region: str | None = None,
 ) -> Subject:
     """Exactly one of email, phone or lead id; blank or ambiguous identifiers are refused."""
-    given = [
-        name
-        for name, value in (("email", email), ("phone", phone), ("lead_id", lead_id))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise InputError("give exactly one of --email, --phone or --lead-id")
-    if lead_id is not None:
-        if not lead_id.strip():
-            raise InputError("--lead-id: must not be blank")
-        return Subject("lead_id", lead_id=lead_id.strip())
+    kind, value = _given(email, phone, lead_id)
+    normalized = normalized_identifier(kind, value, region, option=_OPTIONS[kind])
+    if kind == "lead_id":
+        return Subject("lead_id", lead_id=normalized)
     key = subject_key_for_store(settings, conn)
-    if email is not None:
-        normalized = normalize_email(email)
-        if normalized is None:
-            raise InputError("--email: must not be blank")
-        return Subject("email", hash=subject_hash(key, "email", normalized))
-    assert phone is not None
-    if not is_international(phone) and region is None:
-        raise InputError(
-            "--phone: give the number with its country code (+33...) or name --region "
-            "(FR, DE, BE, AT, ...)"
-        )
-    number = normalize_phone(phone, region.upper() if region else None)
-    if number is None:
-        raise InputError("--phone: must contain digits")
-    return Subject("phone", hash=subject_hash(key, "phone", number))
+    return Subject(kind, hash=subject_hash(key, kind, normalized))
+
+
+def request_subject_of(
+    settings: Settings,
+    conn: Connection,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    lead_id: str | None = None,
+    region: str | None = None,
+) -> RequestSubject:
+    """The subject of an erasure request given on the command line."""
+    kind, value = _given(email, phone, lead_id)
+    normalized = normalized_identifier(kind, value, region, option=_OPTIONS[kind])
+    key = subject_key_for_store(settings, conn)
+    return RequestSubject(kind, normalized, subject_hash(key, kind, normalized))
+
+
+_OPTIONS = {"email": "--email", "phone": "--phone", "lead_id": "--lead-id"}

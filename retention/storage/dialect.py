@@ -19,7 +19,6 @@ from sqlalchemy import (
     literal,
     literal_column,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import UserDefinedType
 
 from retention.storage.types import sqlite_datetime_text
@@ -43,8 +42,14 @@ def insert_for(conn: Connection, table: Table) -> Any:
     Both dialects' constructs share the same API (`excluded`, `index_elements`, `where`), so
     callers write one upsert for both.
     """
+    # Imported here: the PostgreSQL dialect package pulls in asyncio, which a SQLite store
+    # never needs.
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 

@@ -11,6 +11,7 @@ from retention.storage.schema import lead_subjects, legal_holds
 
 __all__ = [
     "HoldRow",
+    "active_condition",
     "active_holds_exist",
     "hold_condition",
     "insert_hold",
@@ -30,7 +31,7 @@ class HoldRow:
     released_at: datetime | None
 
 
-def _active(now: datetime) -> ColumnElement[bool]:
+def active_condition(now: datetime) -> ColumnElement[bool]:
     return and_(
         legal_holds.c.released_at.is_(None),
         or_(legal_holds.c.expires_at.is_(None), legal_holds.c.expires_at > now),
@@ -38,16 +39,16 @@ def _active(now: datetime) -> ColumnElement[bool]:
 
 
 def active_holds_exist(conn: Connection, now: datetime) -> bool:
-    return bool(conn.scalar(select(exists().where(_active(now)))))
+    return bool(conn.scalar(select(exists().where(active_condition(now)))))
 
 
 def hold_condition(lead_id: ColumnElement[str], now: datetime) -> ColumnElement[bool]:
     """True for a lead held directly or through one of its subjects, at `now`."""
-    direct = exists().where(legal_holds.c.lead_id == lead_id, _active(now))
+    direct = exists().where(legal_holds.c.lead_id == lead_id, active_condition(now))
     by_subject = exists().where(
         lead_subjects.c.lead_id == lead_id,
         legal_holds.c.subject_hash == lead_subjects.c.subject_hash,
-        _active(now),
+        active_condition(now),
     )
     return or_(direct, by_subject)
 

@@ -1,0 +1,152 @@
+"""`retention requests`: queue erasure requests for the erasure job, and list them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from retention import clock
+from retention.cli.app import App, pass_app
+from retention.cli.erase import subject_options
+from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.domain.erasure import REQUEST_STATUSES
+from retention.services.requests import add_request, import_requests, parse_received, requests_of
+from retention.storage.requests import RequestRow
+
+__all__ = ["requests"]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _as_dict(row: RequestRow) -> dict[str, Any]:
+    # Never the clear identifier.
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "source": row.source,
+        "received_at": _iso(row.received_at),
+        "due_at": _iso(row.due_at),
+        "completed_at": _iso(row.completed_at),
+        "leads_erased": row.leads_erased,
+        "reference": row.reference,
+        "error": row.error,
+    }
+
+
+@click.group()
+def requests() -> None:
+    """Queue erasure requests for the `erasure` job (retention run erasure), and list them."""
+
+
+@requests.command()
+@subject_options
+@click.option("--reference", help="Free text kept with the request, e.g. a ticket number.")
+@click.option(
+    "--received-at",
+    metavar="DATE",
+    help="When the seeker asked (YYYY-MM-DD or ISO date-time; default now): "
+    "the deadline is one calendar month later.",
+)
+@json_option
+@pass_app
+def add(
+    app: App,
+    email: str | None,
+    phone: str | None,
+    lead_id: str | None,
+    region: str | None,
+    reference: str | None,
+    received_at: str | None,
+    as_json: bool,
+) -> None:
+    """Queue one request; the next erasure run carries it out (oldest first).
+
+    A subject that already has an open request is not queued twice (exit 0, the open
+    request's id is shown).
+    """
+    now = clock.utcnow()
+    received = parse_received(received_at, now=now, where="--received-at") if received_at else None
+    queued = add_request(
+        app.settings, app.store(), now=now, email=email, phone=phone, lead_id=lead_id,
+        region=region, reference=reference, received_at=received,
+    )  # fmt: skip
+    if as_json:
+        echo_json(
+            {
+                "request_id": queued.request_id,
+                "duplicate_of": queued.duplicate_of,
+                "due_at": _iso(queued.due_at),
+            }
+        )
+    elif queued.request_id is None:
+        click.echo(f"not queued: request {queued.duplicate_of} for this subject is still open")
+    else:
+        click.echo(f"request {queued.request_id} queued, due {_iso(queued.due_at)}")
+
+
+@requests.command(name="import")
+@click.argument("path", type=click.Path(dir_okay=False), metavar="FILE.csv")
+@click.option(
+    "--region",
+    help="Country of phone numbers given without their country code (FR, DE, BE, AT, ...).",
+)
+@dry_run_option
+@json_option
+@pass_app
+def import_command(app: App, path: str, region: str | None, dry_run: bool, as_json: bool) -> None:
+    """Queue the requests of a CSV file: columns kind,value,received_at,reference.
+
+    kind is email, phone or lead_id; received_at a date or ISO date-time (empty: now). The
+    file is queued whole or not at all: a bad row is named by line and column (exit 2).
+    Subjects with an open request are skipped as duplicates.
+    """
+    result = import_requests(
+        app.settings, app.store(), path, now=clock.utcnow(), region=region, dry_run=dry_run
+    )
+    if as_json:
+        echo_json(
+            {
+                "added": result.added,
+                "duplicates": result.duplicates,
+                "request_ids": list(result.request_ids),
+                "dry_run": dry_run,
+            }
+        )
+        return
+    verb = "would queue" if dry_run else "queued"
+    click.echo(f"{verb} {result.added} requests, {result.duplicates} duplicates skipped")
+
+
+@requests.command(name="list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(REQUEST_STATUSES),
+    help="Only requests in this status (repeatable).",
+)
+@click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
+@json_option
+@pass_app
+def list_command(app: App, statuses: tuple[str, ...], overdue: bool, as_json: bool) -> None:
+    """List erasure requests, oldest first (never the seeker's identifier)."""
+    now = clock.utcnow()
+    rows = requests_of(app.store(), statuses=statuses, overdue_at=now if overdue else None)
+    if as_json:
+        echo_json({"requests": [_as_dict(row) for row in rows]})
+        return
+    for row in rows:
+        late = (
+            " OVERDUE"
+            if row.status in ("pending", "deferred", "failed") and row.due_at < now
+            else ""
+        )
+        click.echo(
+            f"{row.id}\t{row.status}{late}\t{row.kind}\treceived {row.received_at:%Y-%m-%d}"
+            f"\tdue {row.due_at:%Y-%m-%d}\t{row.leads_erased} erased\t{row.reference or ''}"
+        )

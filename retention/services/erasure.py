@@ -1,0 +1,447 @@
+"""Carrying out erasure requests: every lead of the subject erased, verified, audited.
+
+Requests are taken oldest first, `erasure.batch_size` per transaction. In one transaction a
+batch's leads are erased with one UPDATE, read back to verify nothing of the policy's fields
+is left, audited (one `lead.erased` per lead, field names only) and the requests' outcomes
+recorded: `completed` (the clear identifier dropped), or `deferred` while held leads remain
+(the held leads are skipped, with a `lead.hold_skipped` each). A failed verification rolls the
+batch back; its requests are then retried one by one, and one that fails alone is recorded
+`failed` (`request.failed`), its leads unchanged. Erasing again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from retention.config import Settings
+from retention.domain.audit_chain import EventDraft, canonical_details
+from retention.domain.erasure import due_date, erased_details
+from retention.errors import InputError, VerificationError
+from retention.services.subjects import RequestSubject, request_subject_of
+from retention.storage.audit import append_events
+from retention.storage.engine import READ_ONLY
+from retention.storage.erasure import (
+    ErasedLead,
+    erase_lead_rows,
+    fields_with_values,
+    held_lead_ids,
+    leads_keeping_values,
+)
+from retention.storage.holds import active_holds_exist
+from retention.storage.requests import (
+    RequestRow,
+    RequestUpdate,
+    insert_request,
+    list_requests,
+    lock_open_requests,
+    request_lead_ids,
+    update_requests,
+)
+
+__all__ = [
+    "BatchProgress",
+    "ErasureResult",
+    "RequestOutcome",
+    "erase_subject",
+    "process_requests",
+    "received_event",
+]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    request_id: int | None  # None: a dry run of a request not recorded
+    status: str  # completed, deferred or failed (what it would be, in a dry run)
+    leads_erased: int  # by the request so far, this run included
+    erased_now: int
+    hold_skipped: int
+    lead_ids: tuple[str, ...] = ()  # erased now (dry run: would be)
+    fields: dict[str, list[str]] = field(default_factory=dict)  # dry run: lead id -> fields
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    batch: int
+    requests: int
+    leads_erased: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    dry_run: bool
+    requests: int
+    completed: int
+    deferred: int
+    failed: int
+    leads_erased: int
+    hold_skipped: int
+    batches: int
+    sample_lead_ids: tuple[str, ...]
+    outcomes: tuple[RequestOutcome, ...]
+    stopped: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "completed": self.completed,
+            "deferred": self.deferred,
+            "failed": self.failed,
+            "leads_erased": self.leads_erased,
+            "hold_skipped": self.hold_skipped,
+            "batches": self.batches,
+        }
+
+
+def received_event(
+    request_id: int, kind: str, source: str, due_at: datetime, now: datetime
+) -> EventDraft:
+    details = {"due_at": due_at.isoformat(), "kind": kind, "source": source}
+    return EventDraft(now, "request.received", canonical_details(details), request_id=request_id)
+
+
+def _lead_events(
+    leads: Sequence[ErasedLead], fields: Sequence[str], *, reason: str, now: datetime,
+    run_id: int | None, request_id: int | None,
+) -> list[EventDraft]:  # fmt: skip
+    return [
+        EventDraft(
+            now,
+            "lead.erased",
+            erased_details(
+                category=lead.category, portal=lead.portal, fields=fields, reason=reason
+            ),
+            lead_id=lead.lead_id,
+            run_id=run_id,
+            request_id=request_id,
+        )
+        for lead in leads
+    ]
+
+
+def erase_leads(
+    conn: Connection,
+    lead_ids: Sequence[str],
+    fields: Sequence[str],
+    *,
+    now: datetime,
+) -> list[ErasedLead]:
+    """Erase `lead_ids` (those not erased yet) and verify by reading them back; raises
+    VerificationError, and the caller rolls back, when a value is left."""
+    erased = erase_lead_rows(conn, lead_ids, fields, now)
+    left = leads_keeping_values(conn, lead_ids, fields)
+    if left:
+        raise VerificationError(left)
+    return erased
+
+
+def _carry_out(
+    conn: Connection,
+    requests: Sequence[RequestRow],
+    fields: Sequence[str],
+    *,
+    now: datetime,
+    run_id: int | None,
+) -> list[RequestOutcome]:
+    """Erase the leads of `requests` (locked by the caller) in the caller's transaction."""
+    leads_of = request_lead_ids(conn, requests)
+    wanted = list(dict.fromkeys(lead_id for ids in leads_of.values() for lead_id in ids))
+    held = held_lead_ids(conn, wanted, now) if wanted and active_holds_exist(conn, now) else set()
+    erased = {
+        lead.lead_id: lead
+        for lead in erase_leads(conn, [i for i in wanted if i not in held], fields, now=now)
+    }
+    events: list[EventDraft] = []
+    changes: list[RequestUpdate] = []
+    outcomes: list[RequestOutcome] = []
+    claimed: set[str] = set()
+    for request in requests:
+        mine = [erased[i] for i in leads_of[request.id] if i in erased and i not in claimed]
+        claimed.update(lead.lead_id for lead in mine)
+        kept = [i for i in leads_of[request.id] if i in held]
+        events += _lead_events(
+            mine, fields, reason="request", now=now, run_id=run_id, request_id=request.id
+        )
+        events += [
+            EventDraft(
+                now,
+                "lead.hold_skipped",
+                canonical_details({"job": "erasure"}),
+                lead_id=lead_id,
+                run_id=run_id,
+                request_id=request.id,
+            )
+            for lead_id in kept
+        ]
+        total = request.leads_erased + len(mine)
+        status = "deferred" if kept else "completed"
+        details = {"held": len(kept), "leads_erased": total}
+        events.append(
+            EventDraft(
+                now,
+                f"request.{status}",
+                canonical_details(details),
+                run_id=run_id,
+                request_id=request.id,
+            )
+        )
+        changes.append(
+            RequestUpdate(request.id, status, len(mine), now if status == "completed" else None)
+        )
+        outcomes.append(
+            RequestOutcome(
+                request.id,
+                status,
+                total,
+                len(mine),
+                len(kept),
+                tuple(lead.lead_id for lead in mine),
+            )
+        )
+    update_requests(conn, changes)
+    append_events(conn, events)
+    return outcomes
+
+
+def _record_failure(
+    engine: Engine, request: RequestRow, error: VerificationError, *, now: datetime,
+    run_id: int | None,
+) -> RequestOutcome:  # fmt: skip
+    with engine.begin() as conn:
+        update_requests(conn, [RequestUpdate(request.id, "failed", 0, None, str(error))])
+        details = canonical_details({"leads": len(error.lead_ids), "reason": "verification"})
+        append_events(
+            conn,
+            [EventDraft(now, "request.failed", details, run_id=run_id, request_id=request.id)],
+        )
+    logger.error("erasure request %d failed: %s", request.id, error)
+    return RequestOutcome(request.id, "failed", request.leads_erased, 0, 0, error=str(error))
+
+
+class _RollBack(Exception):
+    def __init__(self, requests: list[RequestRow], cause: VerificationError) -> None:
+        super().__init__("roll back")
+        self.requests = requests
+        self.cause = cause
+
+
+def _one_by_one(
+    engine: Engine, requests: Sequence[RequestRow], fields: Sequence[str], *, now: datetime,
+    run_id: int | None,
+) -> list[RequestOutcome]:  # fmt: skip
+    """After a batch failed its verification: each request on its own."""
+    outcomes: list[RequestOutcome] = []
+    for request in requests:
+        try:
+            with engine.begin() as conn:
+                locked = lock_open_requests(conn, limit=1, ids=[request.id])
+                if not locked:
+                    continue  # handled meanwhile by another process
+                outcomes += _carry_out(conn, locked, fields, now=now, run_id=run_id)
+        except VerificationError as exc:
+            outcomes.append(_record_failure(engine, request, exc, now=now, run_id=run_id))
+    return outcomes
+
+
+def process_requests(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    run_id: int | None,
+    request_ids: Sequence[int] | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ErasureResult:
+    """Carry out the open requests (all, or `request_ids`), oldest first; see the module
+    docstring. A dry run reports what would be erased and changes nothing."""
+    fields = settings.erasure.fields
+    size = settings.erasure.batch_size
+    if dry_run:
+        return _dry_run(engine, fields, now=now, size=size, request_ids=request_ids)
+    outcomes: list[RequestOutcome] = []
+    after: tuple[datetime, int] | None = None
+    batches = 0
+    stopped = False
+    while True:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        try:
+            with engine.begin() as conn:
+                requests = lock_open_requests(
+                    conn, limit=size, after=after, ids=request_ids, skip_locked=request_ids is None
+                )
+                if not requests:
+                    break
+                after = requests[-1].key
+                try:
+                    batch = _carry_out(conn, requests, fields, now=now, run_id=run_id)
+                except VerificationError as exc:
+                    raise _RollBack(requests, exc) from exc
+        except _RollBack as rollback:
+            logger.warning(
+                "a batch of %d requests failed its verification (%s); retrying one by one",
+                len(rollback.requests), rollback.cause,
+            )  # fmt: skip
+            batch = _one_by_one(engine, rollback.requests, fields, now=now, run_id=run_id)
+        batches += 1
+        outcomes += batch
+        logger.debug("erasure batch %d: %d requests", batches, len(batch))
+        if on_batch is not None:
+            on_batch(BatchProgress(batches, len(outcomes), sum(o.erased_now for o in outcomes)))
+    return _result(outcomes, batches=batches, dry_run=False, stopped=stopped)
+
+
+def _result(
+    outcomes: Sequence[RequestOutcome], *, batches: int, dry_run: bool, stopped: bool = False
+) -> ErasureResult:
+    sample: list[str] = []
+    for outcome in outcomes:
+        sample.extend(outcome.lead_ids[: SAMPLE_SIZE - len(sample)])
+    return ErasureResult(
+        dry_run=dry_run,
+        requests=len(outcomes),
+        completed=sum(1 for o in outcomes if o.status == "completed"),
+        deferred=sum(1 for o in outcomes if o.status == "deferred"),
+        failed=sum(1 for o in outcomes if o.status == "failed"),
+        leads_erased=sum(o.erased_now for o in outcomes),
+        hold_skipped=sum(o.hold_skipped for o in outcomes),
+        batches=batches,
+        sample_lead_ids=tuple(sample),
+        outcomes=tuple(outcomes),
+        stopped=stopped,
+    )
+
+
+def _preview(
+    conn: Connection, requests: Sequence[RequestRow], fields: Sequence[str], now: datetime
+) -> list[RequestOutcome]:
+    leads_of = request_lead_ids(conn, requests)
+    wanted = list(dict.fromkeys(i for ids in leads_of.values() for i in ids))
+    held = held_lead_ids(conn, wanted, now) if wanted and active_holds_exist(conn, now) else set()
+    outcomes = []
+    claimed: set[str] = set()
+    for request in requests:
+        mine = [i for i in leads_of[request.id] if i not in held and i not in claimed]
+        claimed.update(mine)
+        kept = [i for i in leads_of[request.id] if i in held]
+        outcomes.append(
+            RequestOutcome(
+                request.id,
+                "deferred" if kept else "completed",
+                request.leads_erased + len(mine),
+                len(mine),
+                len(kept),
+                tuple(mine),
+            )
+        )
+    return outcomes
+
+
+def _dry_run(
+    engine: Engine,
+    fields: Sequence[str],
+    *,
+    now: datetime,
+    size: int,
+    request_ids: Sequence[int] | None,
+) -> ErasureResult:
+    outcomes: list[RequestOutcome] = []
+    batches = 0
+    after: tuple[datetime, int] | None = None
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        while True:
+            requests = lock_open_requests(
+                conn, limit=size, after=after, ids=request_ids, lock=False
+            )
+            if not requests:
+                break
+            after = requests[-1].key
+            batches += 1
+            outcomes += _preview(conn, requests, fields, now)
+    return _result(outcomes, batches=batches, dry_run=True)
+
+
+def record_request(
+    conn: Connection,
+    subject: RequestSubject,
+    *,
+    source: str,
+    reference: str | None,
+    received_at: datetime,
+    now: datetime,
+) -> int:
+    """Queue a request (`pending`), with its `request.received` event."""
+    due = due_date(received_at)
+    request_id = insert_request(
+        conn, kind=subject.kind, subject_hash=subject.hash, subject=subject.value,
+        received_at=received_at, due_at=due, source=source, reference=reference,
+    )  # fmt: skip
+    append_events(conn, [received_event(request_id, subject.kind, source, due, now)])
+    return request_id
+
+
+def clean_reference(reference: str | None) -> str | None:
+    if reference is None:
+        return None
+    text = reference.strip()
+    if len(text) > 200:
+        raise InputError("--reference: at most 200 characters")
+    return text or None
+
+
+def erase_subject(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    email: str | None = None,
+    phone: str | None = None,
+    lead_id: str | None = None,
+    region: str | None = None,
+    reference: str | None = None,
+    dry_run: bool = False,
+) -> RequestOutcome:
+    """`retention erase`: record a request and carry it out at once. A dry run records
+    nothing and tells which leads and which fields would change."""
+    reference = clean_reference(reference)
+    if dry_run:
+        with engine.connect().execution_options(**READ_ONLY) as conn:
+            subject = request_subject_of(
+                settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
+            )
+            probe = RequestRow(
+                0, subject.kind, subject.hash, subject.value, now, due_date(now), None,
+                "pending", 0, "cli", reference, None,
+            )  # fmt: skip
+            (preview,) = _preview(conn, [probe], settings.erasure.fields, now)
+            changes = fields_with_values(conn, preview.lead_ids, settings.erasure.fields)
+        return RequestOutcome(
+            None, preview.status, preview.leads_erased, preview.erased_now,
+            preview.hold_skipped, preview.lead_ids, changes,
+        )  # fmt: skip
+    with engine.begin() as conn:
+        subject = request_subject_of(
+            settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
+        )
+        request_id = record_request(
+            conn, subject, source="cli", reference=reference, received_at=now, now=now
+        )
+    result = process_requests(settings, engine, now=now, run_id=None, request_ids=[request_id])
+    if result.outcomes:
+        return result.outcomes[0]
+    # Another process carried it out between the two transactions: report what it recorded.
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        (row,) = list_requests(conn, request_id=request_id)
+    return RequestOutcome(row.id, row.status, row.leads_erased, 0, 0, error=row.error)

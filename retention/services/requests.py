@@ -1,0 +1,209 @@
+"""Queueing erasure requests for the erasure job: one by hand, or a CSV file of them.
+
+CSV columns `kind,value,received_at,reference` (a header row with these names is optional):
+kind is email, phone or lead_id; received_at is a date (YYYY-MM-DD, midnight UTC) or an ISO
+8601 date-time (UTC when no zone is given), empty for now. A file is taken whole or not at
+all: any bad row is reported by line and column, never by value, and nothing is queued. A
+subject that already has an open request (or appears twice in the file) is not queued again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from retention.config import Settings
+from retention.domain.erasure import REQUEST_KINDS, REQUEST_STATUSES
+from retention.domain.subjects import subject_hash
+from retention.errors import InputError
+from retention.services.erasure import clean_reference, record_request
+from retention.services.subject_key import subject_key_for_store
+from retention.services.subjects import RequestSubject, normalized_identifier, request_subject_of
+from retention.storage.engine import READ_ONLY
+from retention.storage.requests import RequestRow, list_requests, open_requests_for
+
+__all__ = ["QueuedRequest", "RequestImport", "add_request", "import_requests", "requests_of"]
+
+CSV_COLUMNS = ("kind", "value", "received_at", "reference")
+MAX_ERRORS_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    request_id: int | None  # None: not queued, an open request for the subject exists
+    duplicate_of: int | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestImport:
+    added: int
+    duplicates: int
+    request_ids: tuple[int, ...]
+
+
+def parse_received(text: str, *, now: datetime, where: str) -> datetime:
+    """A request's reception time: empty for now; never in the future."""
+    text = text.strip()
+    if not text:
+        return now
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"{where}: not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    else:
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if moment > now:
+        raise InputError(f"{where}: in the future")
+    return moment
+
+
+def add_request(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    email: str | None = None,
+    phone: str | None = None,
+    lead_id: str | None = None,
+    region: str | None = None,
+    reference: str | None = None,
+    received_at: datetime | None = None,
+) -> QueuedRequest:
+    """Queue one request (source `cli`) for the erasure job."""
+    reference = clean_reference(reference)
+    received = received_at or now
+    if received > now:
+        raise InputError("--received-at: in the future")
+    with engine.begin() as conn:
+        subject = request_subject_of(
+            settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
+        )
+        existing = open_requests_for(conn, [(subject.kind, subject.hash)])
+        if existing:
+            return QueuedRequest(None, existing[(subject.kind, subject.hash)], None)
+        request_id = record_request(
+            conn, subject, source="cli", reference=reference, received_at=received, now=now
+        )
+        (row,) = list_requests(conn, request_id=request_id)
+    return QueuedRequest(request_id, None, row.due_at)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    line: int
+    kind: str
+    value: str
+    received_at: str
+    reference: str
+
+
+def _rows(text: str, source: str) -> Iterator[_Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for number, cells in enumerate(reader, start=1):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if number == 1 and [c.strip().lower() for c in cells[:2]] == ["kind", "value"]:
+            continue  # the header row
+        if not 2 <= len(cells) <= len(CSV_COLUMNS):
+            raise InputError(
+                f"{source}: line {number}: expected the columns {','.join(CSV_COLUMNS)} "
+                f"(found {len(cells)})"
+            )
+        cells = [*cells, *[""] * (len(CSV_COLUMNS) - len(cells))]
+        yield _Row(number, cells[0].strip().lower(), cells[1], cells[2], cells[3])
+
+
+def _read(path: str | Path) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from None
+
+
+def import_requests(
+    settings: Settings,
+    engine: Engine,
+    path: str | Path,
+    *,
+    now: datetime,
+    region: str | None = None,
+    dry_run: bool = False,
+) -> RequestImport:
+    """Queue every request of a CSV file (source `file`) in one transaction, or none."""
+    text = _read(path)
+    source = Path(path).name
+    with engine.begin() as conn:
+        key = subject_key_for_store(settings, conn)
+        parsed: list[tuple[RequestSubject, datetime, str | None]] = []
+        errors: list[str] = []
+        for row in _rows(text, source):
+            try:
+                parsed.append(_parse_row(row, key, region, source=source, now=now))
+            except InputError as exc:
+                errors.append(str(exc))
+        if errors:
+            more = len(errors) - MAX_ERRORS_LISTED
+            listed = "; ".join(errors[:MAX_ERRORS_LISTED]) + (
+                f"; and {more} more" if more > 0 else ""
+            )
+            raise InputError(f"{len(errors)} bad request row(s), nothing queued: {listed}")
+        taken = set(open_requests_for(conn, {(s.kind, s.hash) for s, _, _ in parsed}))
+        added: list[int] = []
+        duplicates = 0
+        for subject, received, reference in parsed:
+            if (subject.kind, subject.hash) in taken:
+                duplicates += 1
+                continue
+            taken.add((subject.kind, subject.hash))
+            if not dry_run:
+                added.append(
+                    record_request(
+                        conn,
+                        subject,
+                        source="file",
+                        reference=reference,
+                        received_at=received,
+                        now=now,
+                    )
+                )
+        count = len(parsed) - duplicates
+    return RequestImport(count, duplicates, tuple(added))
+
+
+def _parse_row(
+    row: _Row, key: bytes, region: str | None, *, source: str, now: datetime
+) -> tuple[RequestSubject, datetime, str | None]:
+    where = f"{source}: line {row.line}"
+    if row.kind not in REQUEST_KINDS:
+        raise InputError(f"{where}: kind: must be one of {', '.join(REQUEST_KINDS)}")
+    value = normalized_identifier(row.kind, row.value, region, option=f"{where}: value")
+    received = parse_received(row.received_at, now=now, where=f"{where}: received_at")
+    reference = row.reference.strip() or None
+    if reference is not None and len(reference) > 200:
+        raise InputError(f"{where}: reference: at most 200 characters")
+    return RequestSubject(row.kind, value, subject_hash(key, row.kind, value)), received, reference
+
+
+def requests_of(
+    engine: Engine, *, statuses: Sequence[str] = (), overdue_at: datetime | None = None
+) -> list[RequestRow]:
+    for status in statuses:
+        if status not in REQUEST_STATUSES:
+            raise InputError(f"--status: must be one of {', '.join(REQUEST_STATUSES)}")
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return list_requests(conn, statuses=list(statuses) or None, overdue_at=overdue_at)
