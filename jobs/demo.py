@@ -1,20 +1,34 @@
-"""`retention demo`: build a store of synthetic leads, place holds, run the purge."""
+"""`retention demo`: build a store of synthetic leads, place holds, run the purge, then queue
+erasure requests and run the erasure job."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import Engine, select
+
+from jobs.erasure import ErasureRun, erasure_job
 from jobs.purge import PurgeRun, purge_job
 from retention import clock
 from retention.config import Settings
 from retention.errors import GuardError
 from retention.services.audit import ChainReport, verify_audit_chain
-from retention.services.demo import build_demo_store
+from retention.services.demo import (
+    COUNTRY_CODES,
+    HELD_DEMO_LEADS,
+    build_demo_store,
+    synthetic_leads,
+)
 from retention.services.holds import place_hold
+from retention.services.importing import import_leads
+from retention.services.lead_sources import SourceRecord
+from retention.services.requests import add_request
 from retention.services.store_summary import summarize_store
-from retention.storage.leads import LeadCounts
+from retention.storage.leads import LeadCounts, surviving_lead_ids
+from retention.storage.schema import leads
 
 __all__ = ["DemoReport", "run_demo"]
 
@@ -27,7 +41,9 @@ class DemoReport:
     before: LeadCounts
     guard_refusal: str | None
     purge: PurgeRun
-    after: LeadCounts
+    erasure: ErasureRun
+    suppressed_on_import: int
+    after: LeadCounts  # after the purge
     chain: ChainReport
 
 
@@ -53,13 +69,45 @@ def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport
             # the operator, having checked, runs it again with --force.
             refusal = str(refused)
             run = purge_job(store.settings, engine, force=True)
+        after = summarize_store(engine)
+        erasure, suppressed = _erasures(store.settings, engine, now)
         return DemoReport(
             path=path,
             before=before,
             guard_refusal=refusal,
             purge=run,
-            after=summarize_store(engine),
+            erasure=erasure,
+            suppressed_on_import=suppressed,
+            after=after,
             chain=verify_audit_chain(engine),
         )
     finally:
         engine.dispose()
+
+
+def _erasures(settings: Settings, engine: Engine, now: datetime) -> tuple[ErasureRun, int]:
+    """Seekers ask for erasure: two by email and phone number, one with no leads, and the
+    held seeker (deferred). The erasure job carries them out; then a new lead of an erased
+    seeker arrives and is stored erased."""
+    survivors = [int(i.split("-")[1]) for i in surviving_lead_ids(engine, limit=4)]
+    first, second = [n for n in survivors if n not in HELD_DEMO_LEADS][:2]
+    add_request(settings, engine, now=now, email=f" Demo.Seeker.{first}@EXAMPLE.com",
+                reference="demo-ticket-1")  # fmt: skip
+    number = _demo_number(engine, second)
+    add_request(settings, engine, now=now, phone=number, reference="demo-ticket-2")
+    add_request(settings, engine, now=now, email="never.seen@example.com")
+    add_request(settings, engine, now=now, email="demo.seeker.7@example.com")  # held
+    run = erasure_job(settings, engine)
+    later = next(synthetic_leads(now, 1))
+    later["metadata"]["leadId"] = "demo-later-000001"
+    later["metadata"]["ingestionDate"] = int(now.timestamp()) - 60
+    later["contactRequest"]["email"] = f"demo.seeker.{first}@example.com"
+    imported = import_leads(settings, engine, [SourceRecord("demo", "later", value=later)], now=now)
+    return run, imported.erased_on_import
+
+
+def _demo_number(engine: Engine, n: int) -> str:
+    """The demo lead's phone number as a person would type it (+CC 600...)."""
+    with engine.connect() as conn:
+        portal = conn.scalar(select(leads.c.portal).where(leads.c.lead_id == f"demo-{n:06d}"))
+    return f"+{COUNTRY_CODES[str(portal)[-3:]]} 600 {n:06d}"

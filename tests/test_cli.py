@@ -109,7 +109,7 @@ def test_traceback_flag_reraises(tmp_path: Path) -> None:
         run(["--traceback", "--database-url", url, "import", "-"], {})
 
 
-def test_demo_builds_a_store_and_purges_it(tmp_path: Path) -> None:
+def test_demo_builds_a_store_purges_and_erases(tmp_path: Path) -> None:
     path = tmp_path / "demo.db"
     first = run(["demo", "--path", str(path), "--json"], {})
     assert first.exit_code == 0, first.output
@@ -118,6 +118,9 @@ def test_demo_builds_a_store_and_purges_it(tmp_path: Path) -> None:
     assert out["deleted"] == out["leads_before"] - out["leads_after"] > 1000
     assert out["by_rule"]["ceiling"] > 0 and out["hold_skipped"] == 2
     assert out["audit_chain_ok"] is True
+    assert out["erasure"]["status"] == "succeeded" and out["erasure"]["leads_erased"] == 2
+    assert (out["erasure"]["completed"], out["erasure"]["deferred"]) == (3, 1)
+    assert out["erased_on_import"] == 1
     again = run(["demo", "--path", str(path), "--json", "--leads", "100"], {})
     assert json_out(again)["leads_before"] == 100  # rebuilt from scratch
     other = tmp_path / "real.db"

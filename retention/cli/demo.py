@@ -28,11 +28,13 @@ __all__ = ["demo"]
 @json_option
 @pass_app
 def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
-    """Build a demo SQLite store of synthetic leads spanning four years and purge it.
+    """Build a demo SQLite store of synthetic leads spanning four years, purge and erase.
 
     Some leads are past their TTL, some carry a wrong TTL that the 3-year ceiling catches, two
     are under legal hold. The first purge of such an old store trips the blast-radius guard,
-    so the demo shows the refusal and runs again with --force, as an operator would.
+    so the demo shows the refusal and runs again with --force, as an operator would. Then
+    four seekers ask for erasure (one has no leads, one is under a hold) and the erasure job
+    carries the requests out; a later lead of an erased seeker is stored erased on import.
     """
     report = run_demo(app.settings, path, leads=leads)
     result, outcome = report.purge.result, report.purge.outcome
@@ -48,8 +50,14 @@ def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
                 "by_rule": result.by_rule,
                 "hold_skipped": result.hold_skipped,
                 "run_id": outcome.run_id,
+                "erasure": {
+                    **(report.erasure.result.counts() if report.erasure.result else {}),
+                    "run_id": report.erasure.outcome.run_id,
+                    "status": report.erasure.outcome.status,
+                },
+                "erased_on_import": report.suppressed_on_import,
                 "audit_chain_ok": report.chain.ok,
-                "audit_head": str(outcome.head),
+                "audit_head": str(report.chain.head),
             }
         )
         return
@@ -62,7 +70,18 @@ def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
         f"({result.by_rule['ttl']} past their TTL, {result.by_rule['ceiling']} past the "
         f"3-year ceiling), {result.hold_skipped} kept under legal hold, {result.batches} batches"
     )
+    erasure = report.erasure.result
+    if erasure is not None:
+        click.echo(
+            f"erasure run {report.erasure.outcome.run_id} {report.erasure.outcome.status}: "
+            f"{erasure.requests} requests ({erasure.completed} completed, one of them for a "
+            f"seeker with no leads; {erasure.deferred} deferred by a legal hold), "
+            f"{erasure.leads_erased} leads erased"
+        )
+    click.echo(
+        f"a new lead of an erased seeker imported: stored erased ({report.suppressed_on_import})"
+    )
     click.echo(f"leads in store: {report.before.total} -> {report.after.total}")
     state = "ok" if report.chain.ok else f"BROKEN at event {report.chain.first_bad_event}"
-    click.echo(f"audit chain {state}: {report.chain.events} events, head {outcome.head}")
-    click.echo(f"try: retention --database-url sqlite:///{report.path} hold list")
+    click.echo(f"audit chain {state}: {report.chain.events} events, head {report.chain.head}")
+    click.echo(f"try: retention --database-url sqlite:///{report.path} requests list")

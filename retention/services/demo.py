@@ -25,14 +25,21 @@ from retention.services.schema import upgrade_schema
 from retention.storage.engine import create_store_engine
 from retention.storage.meta import get_meta, set_meta_once
 
-__all__ = ["HELD_DEMO_LEADS", "DemoStore", "build_demo_store", "example_files", "synthetic_leads"]
+__all__ = [
+    "COUNTRY_CODES",
+    "HELD_DEMO_LEADS",
+    "DemoStore",
+    "build_demo_store",
+    "example_files",
+    "synthetic_leads",
+]
 
 _DEMO_MARK = "demo_store"
 # Numbers of the synthetic leads the demo places holds on (by lead id and by email).
 HELD_DEMO_LEADS = (3, 7)
 _PORTALS = ("SLG-FRA", "LIM-FRA", "MAG-FRA", "IWT-DEU", "IMN-DEU", "IWB-BEL", "IWT-AUT")
 _CATEGORIES = ("CLASSIFIED", "AGENCY", "PROPERTY_SEARCH")
-_COUNTRY_CODES = {"FRA": "33", "DEU": "49", "BEL": "32", "AUT": "43"}
+COUNTRY_CODES = {"FRA": "33", "DEU": "49", "BEL": "32", "AUT": "43"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +82,7 @@ def synthetic_leads(now: datetime, count: int, *, seed: int = 7) -> Iterator[dic
                 "lastName": "Fictif",
                 "email": f"demo.seeker.{n}@example.com",
                 "phoneNumbers": [
-                    {"type": "MOBILE", "number": f"+{_COUNTRY_CODES[portal[-3:]]}600{n:06d}"}
+                    {"type": "MOBILE", "number": f"+{COUNTRY_CODES[portal[-3:]]}600{n:06d}"}
                 ],
                 "message": "Synthetic demo message.",
             },

@@ -263,11 +263,13 @@ def import_leads(
         errors=tuple(tally.errors),
     )
     logger.info(
-        "import %s: %d imported, %d updated, %d rejected, %d expired on arrival",
+        "import %s: %d imported, %d updated, %d rejected, %d erased on import, "
+        "%d expired on arrival",
         "committed" if written else ("dry run, rolled back" if dry_run else "rolled back"),
         result.imported,
         result.updated,
         result.rejected,
+        result.erased_on_import,
         result.expired_on_arrival,
     )
     return result

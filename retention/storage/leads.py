@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from retention.storage.dialect import ids_condition
 from retention.storage.schema import lead_subjects, leads
@@ -16,6 +16,7 @@ __all__ = [
     "count_leads",
     "delete_lead_subjects",
     "existing_lead_ids",
+    "surviving_lead_ids",
 ]
 
 # Bound parameters per statement stay well under SQLite's limit (32766).
@@ -82,3 +83,16 @@ def count_leads(conn: Connection) -> LeadCounts:
         oldest_ingestion=oldest,
         next_ttl=next_ttl,
     )
+
+
+def surviving_lead_ids(engine: Engine, *, limit: int) -> list[str]:
+    """The first `limit` lead ids not erased, in id order (for the demo)."""
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                select(leads.c.lead_id)
+                .where(leads.c.erased_at.is_(None))
+                .order_by(leads.c.lead_id)
+                .limit(limit)
+            )
+        )

@@ -171,7 +171,9 @@ def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[i
     by_subject: dict[tuple[str, bytes], list[int]] = {}
     for request in requests:
         if request.kind != "lead_id":
-            by_subject.setdefault((request.kind, bytes(request.subject_hash)), []).append(request.id)
+            by_subject.setdefault((request.kind, bytes(request.subject_hash)), []).append(
+                request.id
+            )
     hashes = sorted({digest for _, digest in by_subject})
     for start in range(0, len(hashes), 1000):
         rows = conn.execute(

@@ -1,0 +1,602 @@
+"""Erasure of a seeker: by hand (`retention erase`), queued (`requests` + the erasure job),
+on import (suppression, upstream), with holds, verification and residue. Both databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import Engine, select, text
+
+from jobs.erasure import erasure_job
+from retention.config import Settings
+from retention.services.audit import verify_audit_chain
+from retention.services.requests import add_request
+from retention.storage.engine import READ_ONLY
+from retention.storage.schema import erasure_requests, job_runs, leads
+from tests.cli_helpers import json_out, run
+from tests.factories import (
+    FROZEN_NOW_TEXT,
+    audit_rows,
+    dump_text,
+    fresh_lead,
+    seed,
+    snapshot,
+    with_contact,
+    write_jsonl,
+)
+
+POLICY_COLUMNS = ("first_name", "last_name", "name", "gender", "email", "language", "message")
+
+
+@pytest.fixture(autouse=True)
+def _frozen(engine: Engine) -> Iterator[None]:
+    # After the store is open: the database driver is loaded under the real clock.
+    with freeze_time(FROZEN_NOW_TEXT):
+        yield
+
+
+def _values_of(n: int) -> list[str]:
+    """Every personal value make_lead(n) carries, as it would show up in a dump."""
+    return [
+        f"Prenom{n}",
+        f"Nomfictif{n}",
+        f"seeker.{n}@example.com",
+        f"6000{n:05d}",  # the phone's digits, whatever the format around them
+        f"Message fictif numero {n}",
+    ]
+
+
+def _lead_row(engine: Engine, lead_id: str) -> Any:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return conn.execute(select(leads).where(leads.c.lead_id == lead_id)).one()
+
+
+def _requests(engine: Engine) -> list[Any]:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return list(conn.execute(select(erasure_requests).order_by(erasure_requests.c.id)))
+
+
+def _erase(environ: dict[str, str], *args: str) -> Any:
+    return run(["erase", *args], environ)
+
+
+# --- the erasure itself -----------------------------------------------------------------
+
+
+def test_erasing_a_subject_leaves_none_of_its_values_in_the_database(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    subject = fresh_lead(1)
+    other = fresh_lead(2)
+    # The same seeker on a second lead, their email typed in another case.
+    second = with_contact(fresh_lead(3), email="SEEKER.1@Example.COM", firstName="Prenom1",
+                          lastName="Nomfictif1", message="Message fictif numero 1, encore.",
+                          phoneNumbers=[])  # fmt: skip
+    seed(settings, engine, [subject, other, second])
+    before_other = _lead_row(engine, "lead-000002")
+
+    result = _erase(environ, "--email", "  Seeker.1@EXAMPLE.com ", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    document = json_out(result)
+    assert document["status"] == "completed" and document["leads_erased"] == 2
+    assert isinstance(document["request_id"], int)
+    dump = dump_text(engine).lower()
+    for value in _values_of(1):
+        assert value.lower() not in dump, value
+    for value in _values_of(2):
+        assert value.lower() in dump, value
+    assert _lead_row(engine, "lead-000002") == before_other
+    for lead_id in ("lead-000001", "lead-000003"):
+        row = _lead_row(engine, lead_id)
+        assert all(getattr(row, column) is None for column in POLICY_COLUMNS)
+        assert row.is_owner is None and row.phone_numbers == [] and row.erased_at is not None
+        contact = row.payload["contactRequest"]
+        assert contact["phoneNumbers"] == []
+        assert all(contact[f] is None for f in ("firstName", "lastName", "email", "message"))
+        # Metadata and the property part stay until the TTL purge.
+        assert row.payload["metadata"]["leadId"] == lead_id and row.ttl is not None
+    assert "property" in _lead_row(engine, "lead-000001").payload
+    (request,) = _requests(engine)
+    assert (request.status, request.leads_erased, request.source) == ("completed", 2, "cli")
+    assert request.subject is None and request.completed_at is not None
+
+
+def test_each_erased_lead_has_one_event_naming_fields_not_values(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    request_id = json_out(_erase(environ, "--lead-id", "lead-000001", "--json"))["request_id"]
+    events = audit_rows(engine)
+    assert [e.action for e in events][-3:] == [
+        "request.received",
+        "lead.erased",
+        "request.completed",
+    ]
+    erased = events[-2]
+    assert (erased.lead_id, erased.request_id) == ("lead-000001", request_id)
+    details = json.loads(erased.details)
+    assert details["reason"] == "request" and "firstName" in details["fields"]
+    assert "phoneNumbers" in details["fields"]
+    assert verify_audit_chain(engine).ok
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("+33 6 11 22 33 44", ["--phone", "06 11 22 33 44", "--region", "FR"]),
+        ("06 11 22 33 44", ["--phone", "0033611223344"]),
+        ("0033611223344", ["--phone", "+33 6 11 22 33 44"]),
+        ("06.11.22.33.44", ["--phone", "+33611223344"]),
+    ],
+)
+def test_phone_variants_are_one_subject(
+    settings: Settings, engine: Engine, environ: dict[str, str], stored: str, typed: list[str]
+) -> None:
+    lead = with_contact(fresh_lead(1), phoneNumbers=[{"type": "MOBILE", "number": stored}])
+    seed(settings, engine, [lead, fresh_lead(2)])
+    document = json_out(_erase(environ, *typed, "--json"))
+    assert document["leads_erased"] == 1
+    assert _lead_row(engine, "lead-000001").erased_at is not None
+    assert _lead_row(engine, "lead-000002").erased_at is None
+
+
+def test_a_national_number_on_a_german_portal_is_not_a_french_subject(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    german = with_contact(fresh_lead(1, portal="IWT-DEU"),
+                          phoneNumbers=[{"number": "0611223344"}])  # fmt: skip
+    seed(settings, engine, [german])
+    assert (
+        json_out(_erase(environ, "--phone", "06 11 22 33 44", "--region", "FR", "--json"))[
+            "leads_erased"
+        ]
+        == 0
+    )
+    assert (
+        json_out(_erase(environ, "--phone", "0611223344", "--region", "DE", "--json"))[
+            "leads_erased"
+        ]
+        == 1
+    )
+
+
+def test_erasing_again_changes_nothing_and_succeeds(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    assert (
+        json_out(_erase(environ, "--email", "seeker.1@example.com", "--json"))["leads_erased"] == 1
+    )
+    leads_before = snapshot(engine)["leads"]
+    again = _erase(environ, "--email", "seeker.1@example.com", "--json")
+    assert again.exit_code == 0
+    assert json_out(again)["status"] == "completed" and json_out(again)["leads_erased"] == 0
+    assert snapshot(engine)["leads"] == leads_before
+    by_lead = _erase(environ, "--lead-id", "lead-000001", "--json")
+    assert json_out(by_lead)["leads_erased"] == 0 and snapshot(engine)["leads"] == leads_before
+
+
+def test_an_unknown_subject_completes_with_zero(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    document = json_out(_erase(environ, "--email", "nobody@example.com", "--json"))
+    assert (document["status"], document["leads_erased"]) == ("completed", 0)
+    assert _lead_row(engine, "lead-000001").erased_at is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "   "], "error: --email: must not be blank"),
+        (["--email", ""], "error: --email: must not be blank"),
+        (["--phone", " "], "error: --phone: must not be blank"),
+        (["--phone", "+-()"], "error: --phone: must contain digits"),
+        (["--lead-id", " "], "error: --lead-id: must not be blank"),
+        ([], "error: give exactly one of --email, --phone or --lead-id"),
+        (["--email", "a@example.com", "--lead-id", "x"],
+         "error: give exactly one of --email, --phone or --lead-id"),
+        (["--phone", "06 11 22 33 44"], "error: --phone: give the number with its country code"),
+    ],
+)  # fmt: skip
+def test_blank_or_ambiguous_identifiers_are_refused_and_change_nothing(
+    settings: Settings, engine: Engine, environ: dict[str, str], args: list[str], message: str
+) -> None:
+    # Leads whose email and phones are empty must never match a blank identifier.
+    blank = with_contact(fresh_lead(1), email=None, phoneNumbers=[])
+    empty = with_contact(fresh_lead(2), email=None, phoneNumbers=[{"number": ""}])
+    seed(settings, engine, [blank, empty])
+    before = snapshot(engine)
+    result = _erase(environ, *args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(engine) == before
+
+
+def test_dry_run_lists_leads_and_fields_and_records_nothing(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    partial = with_contact(fresh_lead(1), lastName=None, message="Message fictif numero 1.")
+    del partial["contactRequest"]["isOwner"]
+    seed(settings, engine, [partial])
+    before = snapshot(engine)
+    result = _erase(environ, "--email", "seeker.1@example.com", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json_out(result)
+    assert document["dry_run"] is True and document["request_id"] is None
+    assert document["leads_erased"] == 1 and document["lead_ids"] == ["lead-000001"]
+    assert document["fields"] == {
+        "lead-000001": [
+            "firstName", "gender", "language", "message", "email", "phoneNumbers",
+        ]
+    }  # fmt: skip
+    assert snapshot(engine) == before
+    assert "Prenom1" not in result.stdout and "seeker.1" not in result.stdout
+
+
+# --- verification -----------------------------------------------------------------------
+
+
+def _install_restoring_trigger(engine: Engine) -> None:
+    """A rogue trigger that puts lead-000001's first name back after every update: the kind
+    of thing the verification exists to catch."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE FUNCTION restore_name() RETURNS trigger AS $$ BEGIN "
+                    "IF OLD.lead_id = 'lead-000001' THEN NEW.first_name := OLD.first_name; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER restore_name BEFORE UPDATE ON leads FOR EACH ROW "
+                    "EXECUTE FUNCTION restore_name()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER restore_name AFTER UPDATE ON leads "
+                    "WHEN NEW.lead_id = 'lead-000001' "
+                    "BEGIN UPDATE leads SET first_name = OLD.first_name "
+                    "WHERE lead_id = NEW.lead_id; END"
+                )
+            )
+
+
+def _drop_restoring_trigger(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER restore_name ON leads"))
+            conn.execute(text("DROP FUNCTION restore_name()"))
+        else:
+            conn.execute(text("DROP TRIGGER restore_name"))
+
+
+def test_a_failed_verification_fails_the_request_and_changes_no_lead(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
+    _install_restoring_trigger(engine)
+    try:
+        leads_before = snapshot(engine)["leads"]
+        result = _erase(environ, "--email", "seeker.1@example.com", "--json")
+        assert result.exit_code == 1
+        document = json_out(result)
+        assert document["status"] == "failed" and document["leads_erased"] == 0
+        assert "lead-000001" in document["error"] and "Prenom1" not in document["error"]
+        assert snapshot(engine)["leads"] == leads_before
+        (request,) = _requests(engine)
+        assert request.status == "failed" and "verification failed" in request.error
+        assert [e.action for e in audit_rows(engine)][-1] == "request.failed"
+        # Queued requests in the same batch: the good one completes, the bad one fails.
+        add_request(settings, engine, now=_now(), email="seeker.2@example.com")
+        done = erasure_job(settings, engine)
+        assert done.outcome.status == "failed" and done.result is not None
+        assert (done.result.completed, done.result.failed) == (1, 1)
+        assert _lead_row(engine, "lead-000002").erased_at is not None
+        assert _lead_row(engine, "lead-000001").erased_at is None
+    finally:
+        _drop_restoring_trigger(engine)
+    # Fixed: the next run finishes the failed request.
+    again = erasure_job(settings, engine)
+    assert again.outcome.status == "succeeded" and again.result is not None
+    assert again.result.completed == 1 and _lead_row(engine, "lead-000001").erased_at is not None
+
+
+def _now() -> Any:
+    from retention import clock
+
+    return clock.utcnow()
+
+
+# --- holds ------------------------------------------------------------------------------
+
+
+def test_a_hold_defers_the_request_until_released_then_the_job_finishes_it(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(
+        settings, engine, [fresh_lead(1), with_contact(fresh_lead(2), email="seeker.1@example.com")]
+    )
+    hold = json_out(run(["hold", "place", "--lead-id", "lead-000002", "--reason", "case 7",
+                         "--json"], environ))  # fmt: skip
+    document = json_out(_erase(environ, "--email", "seeker.1@example.com", "--json"))
+    assert (document["status"], document["leads_erased"], document["hold_skipped"]) == (
+        "deferred", 1, 1,
+    )  # fmt: skip
+    assert _lead_row(engine, "lead-000002").first_name == "Prenom2"
+    assert "lead.hold_skipped" in [e.action for e in audit_rows(engine)]
+    (request,) = _requests(engine)
+    assert request.status == "deferred" and request.subject is not None
+
+    still = json_out(run(["run", "erasure", "--json"], environ))
+    assert (still["deferred"], still["leads_erased"]) == (1, 0)
+    run(["hold", "release", str(hold["hold_id"])], environ)
+    finished = json_out(run(["run", "erasure", "--json"], environ))
+    assert (finished["status"], finished["completed"], finished["leads_erased"]) == (
+        "succeeded", 1, 1,
+    )  # fmt: skip
+    (request,) = _requests(engine)
+    assert (request.status, request.leads_erased, request.subject) == ("completed", 2, None)
+    assert "Prenom2" not in dump_text(engine)
+
+
+def test_a_subject_hold_keeps_every_lead_of_the_subject(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    run(["hold", "place", "--email", "SEEKER.1@example.com", "--reason", "litigation"], environ)
+    document = json_out(_erase(environ, "--email", "seeker.1@example.com", "--json"))
+    assert (document["status"], document["leads_erased"]) == ("deferred", 0)
+    assert _lead_row(engine, "lead-000001").erased_at is None
+
+
+# --- the queue and the job --------------------------------------------------------------
+
+
+def test_queued_requests_are_done_oldest_first_by_the_job(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(n) for n in range(1, 5)])
+    csv_file = tmp_path / "requests.csv"
+    csv_file.write_text(
+        "kind,value,received_at,reference\n"
+        "email,seeker.2@example.com,2026-01-10,T-2\n"
+        "phone,+33 6 00 00 00 03,2026-01-05T09:30:00Z,T-3\n"
+        "lead_id,lead-000004,,\n"
+        "email,SEEKER.2@example.com,2026-01-11,duplicate\n",
+        encoding="utf-8",
+    )
+    imported = json_out(run(["requests", "import", str(csv_file), "--json"], environ))
+    assert (imported["added"], imported["duplicates"]) == (3, 1)
+    assert (
+        json_out(run(["requests", "add", "--lead-id", "lead-000004", "--json"], environ))[
+            "request_id"
+        ]
+        is None
+    )  # already queued
+    listed = json_out(run(["requests", "list", "--status", "pending", "--json"], environ))
+    assert [r["reference"] for r in listed["requests"]] == ["T-3", "T-2", None]
+    assert all("value" not in r and "subject" not in r for r in listed["requests"])
+    assert "seeker.2" not in json.dumps(listed)
+
+    result = run(["run", "erasure", "--json"], environ)
+    assert result.exit_code == 0, result.stderr
+    document = json_out(result)
+    assert (document["requests"], document["completed"], document["leads_erased"]) == (3, 3, 3)
+    completed = [e for e in audit_rows(engine) if e.action == "request.completed"]
+    oldest_first = [r.id for r in sorted(_requests(engine), key=lambda r: r.received_at)]
+    assert [e.request_id for e in completed] == oldest_first
+    assert _lead_row(engine, "lead-000001").erased_at is None
+    assert all(r.subject is None for r in _requests(engine))
+    with engine.connect() as conn:
+        (job_run,) = conn.execute(select(job_runs)).all()
+    assert job_run.job == "erasure" and job_run.counts["leads_erased"] == 3
+
+
+def test_due_dates_are_one_calendar_month_clamped_and_overdue_ones_are_listed(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    run(["requests", "add", "--email", "a@example.com", "--received-at", "2025-12-31"], environ)
+    run(["requests", "add", "--email", "b@example.com", "--received-at", "2026-01-10"], environ)
+    rows = json_out(run(["requests", "list", "--json"], environ))["requests"]
+    assert [r["due_at"][:10] for r in rows] == ["2026-01-31", "2026-02-10"]
+    with freeze_time("2026-02-01T00:00:00+00:00"):
+        overdue = json_out(run(["requests", "list", "--overdue", "--json"], environ))["requests"]
+    assert [r["due_at"][:10] for r in overdue] == ["2026-01-31"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("email,   ,,\n", "requests.csv: line 1: value: must not be blank"),
+        ("kind,value\nfax,123,,\n", "requests.csv: line 2: kind: must be one of email, phone"),
+        ("phone,06 11 22 33 44,,\n", "requests.csv: line 1: value: give the number with its"),
+        ("email,a@example.com,yesterday,\n", "requests.csv: line 1: received_at: not a date"),
+        ("email,a@example.com,2030-01-01,\n", "requests.csv: line 1: received_at: in the future"),
+        ("email\n", "requests.csv: line 1: expected the columns kind,value,received_at,reference"),
+    ],
+)
+def test_a_bad_request_file_is_refused_whole_naming_line_and_column(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path,
+    content: str, message: str,
+) -> None:  # fmt: skip
+    path = tmp_path / "requests.csv"
+    path.write_text("email,good@example.com,,\n" * 0 + content, encoding="utf-8")
+    before = snapshot(engine)
+    result = run(["requests", "import", str(path)], environ)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "06 11" not in result.stderr and "a@example.com" not in result.stderr
+    assert snapshot(engine) == before
+
+
+def test_a_dry_run_of_the_job_counts_and_changes_only_its_run_row(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
+    add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    before = snapshot(engine)
+    document = json_out(run(["run", "erasure", "--dry-run", "--json"], environ))
+    assert (document["dry_run"], document["requests"], document["leads_erased"]) == (True, 1, 1)
+    after = snapshot(engine)
+    assert {name: rows for name, rows in after.items() if name != "job_runs"} == {
+        name: rows for name, rows in before.items() if name != "job_runs"
+    }
+
+
+# --- on import --------------------------------------------------------------------------
+
+
+def test_a_lead_of_an_erased_subject_imported_later_is_stored_erased(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    request_id = json_out(_erase(environ, "--phone", "+33600000001", "--json"))["request_id"]
+    # A new lead id, the same phone written another way, another email.
+    later = with_contact(fresh_lead(9), email="other.9@example.com",
+                         phoneNumbers=[{"number": "06 00 00 00 01"}])  # fmt: skip
+    result = run(["import", str(write_jsonl(tmp_path / "later.jsonl", [later])), "--json"], environ)
+    assert result.exit_code == 0, result.stderr
+    document = json_out(result)
+    assert (document["imported"], document["erased_on_import"]) == (1, 1)
+    row = _lead_row(engine, "lead-000009")
+    assert row.erased_at is not None and row.email is None and row.phone_numbers == []
+    assert "other.9@example.com" not in dump_text(engine)
+    erased = [e for e in audit_rows(engine) if e.action == "lead.erased"][-1]
+    assert erased.lead_id == "lead-000009" and erased.request_id == request_id
+    assert json.loads(erased.details)["reason"] == "suppression"
+    assert verify_audit_chain(engine).ok
+
+
+def test_a_dry_run_import_of_a_suppressed_lead_writes_nothing(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    run(["erase", "--email", "seeker.5@example.com"], environ)
+    before = snapshot(engine)
+    path = write_jsonl(tmp_path / "l.jsonl", [fresh_lead(5)])
+    document = json_out(run(["import", str(path), "--dry-run", "--json"], environ))
+    assert document["erased_on_import"] == 1
+    assert snapshot(engine) == before
+
+
+def test_a_lead_erased_upstream_erases_our_copy(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
+    upstream = with_contact(fresh_lead(1), firstName=None, lastName=None, gender=None,
+                            language=None, message=None, phoneNumbers=[])  # fmt: skip
+    # As documented upstream: the email (and isOwner) may survive the upstream's erasure.
+    path = write_jsonl(tmp_path / "page.jsonl", [upstream, fresh_lead(2)])
+    document = json_out(run(["import", str(path), "--json"], environ))
+    assert (document["updated"], document["erased_on_import"]) == (2, 1)
+    row = _lead_row(engine, "lead-000001")
+    assert row.erased_at is not None and row.email is None
+    assert row.payload["contactRequest"]["email"] is None
+    assert _lead_row(engine, "lead-000002").erased_at is None
+    dump = dump_text(engine)
+    assert all(value not in dump for value in _values_of(1))
+    (request,) = _requests(engine)
+    assert (request.kind, request.source, request.status, request.leads_erased) == (
+        "lead_id", "upstream", "completed", 1,
+    )  # fmt: skip
+    erased = [e for e in audit_rows(engine) if e.action == "lead.erased"]
+    assert [json.loads(e.details)["reason"] for e in erased] == ["upstream"]
+    # Delivered again erased: nothing more happens.
+    again = json_out(run(["import", str(path), "--json"], environ))
+    assert again["erased_on_import"] == 1 and len(_requests(engine)) == 1
+
+
+def test_an_upstream_erased_lead_we_never_had_is_stored_as_delivered(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    upstream = with_contact(fresh_lead(1), firstName=None, lastName=None, gender=None,
+                            language=None, message=None, phoneNumbers=[])  # fmt: skip
+    path = write_jsonl(tmp_path / "page.jsonl", [upstream])
+    document = json_out(run(["import", str(path), "--json"], environ))
+    assert (document["imported"], document["erased_on_import"]) == (1, 0)
+    assert _requests(engine) == []
+
+
+def test_a_held_lead_keeps_our_copy_when_it_arrives_erased_upstream(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    run(["hold", "place", "--lead-id", "lead-000001", "--reason", "case 9"], environ)
+    upstream = with_contact(fresh_lead(1), firstName=None, lastName=None, gender=None,
+                            language=None, message=None, phoneNumbers=[])  # fmt: skip
+    leads_before = snapshot(engine)["leads"]
+    path = write_jsonl(tmp_path / "page.jsonl", [upstream])
+    document = json_out(run(["import", str(path), "--json"], environ))
+    assert document["hold_skipped"] == 1 and document["erased_on_import"] == 0
+    assert snapshot(engine)["leads"] == leads_before
+    assert [e.action for e in audit_rows(engine)][-1] == "lead.hold_skipped"
+
+
+# --- personal data stays out of everything but the leads ---------------------------------
+
+
+def test_no_personal_data_in_audit_job_runs_logs_or_errors(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
+    outputs = []
+    for args in (
+        ["erase", "--email", "seeker.1@example.com", "--reference", "T-1"],
+        ["requests", "add", "--phone", "+33600000002"],
+        ["requests", "add", "--email", "seeker.3@example.com"],
+        ["requests", "list"],
+        ["requests", "list", "--json"],
+        ["run", "erasure"],
+        ["run", "erasure", "--json"],
+        ["erase", "--phone", "06 00 00 00 02"],  # refused: no --region
+        ["erase", "--email", "seeker.2@example.com", "--dry-run"],
+    ):
+        result = run(["-v", "--log-format", "json", *args], environ)
+        outputs.append(result.stdout + result.stderr)
+    text_seen = "\n".join(outputs).lower()
+    with engine.connect() as conn:
+        audit_text = json.dumps([tuple(map(str, row)) for row in conn.execute(text(
+            "SELECT * FROM audit_events"))]).lower()  # fmt: skip
+        runs_text = json.dumps([tuple(map(str, row)) for row in conn.execute(select(job_runs))])
+    for n in (1, 2, 3):
+        for value in _values_of(n):
+            if value.startswith("Message"):
+                continue
+            assert value.lower() not in text_seen, value
+            assert value.lower() not in audit_text, value
+            assert value.lower() not in runs_text.lower(), value
+    assert "600000002" not in text_seen and "06 00 00 00 02" not in text_seen
+
+
+# --- residue ----------------------------------------------------------------------------
+
+
+def test_erased_values_leave_no_residue(settings: Settings, engine: Engine) -> None:
+    """SQLite: neither the database file nor its WAL holds an erased value (secure_delete,
+    then a checkpoint). PostgreSQL: the changed tables are vacuumed, no dead row is left."""
+    seed(settings, engine, [fresh_lead(n) for n in range(1, 40)])
+    add_request(settings, engine, now=_now(), email="seeker.7@example.com")
+    done = erasure_job(settings, engine)
+    assert done.residue is not None and done.residue.done
+    if engine.dialect.name == "postgresql":
+        assert (done.residue.action, done.residue.dead_rows) == ("vacuum", 0)
+        return
+    assert done.residue.action == "wal_checkpoint"
+    database = Path(str(engine.url.database))
+    raw = b"".join(
+        path.read_bytes() for path in database.parent.glob(database.name + "*") if path.is_file()
+    )
+    for value in _values_of(7):
+        assert value.encode() not in raw, value
+    assert b"Prenom8" in raw  # the check can see what is there
