@@ -54,6 +54,9 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
             '[database]\nurl = "postgresql+psycopg2://h/db"\n', "database.url", id="driver"
         ),
         pytest.param("import = 3\n", "import", id="not-a-table"),
+        pytest.param("[erasure]\nfields = []\n", "erasure.fields", id="no-fields"),
+        pytest.param('[erasure]\nfields = ["first name"]\n', "erasure.fields", id="bad-field"),
+        pytest.param('[erasure]\nfields = "email"\n', "erasure.fields", id="not-a-list"),
     ],
 )
 def test_invalid_value_names_the_key(tmp_path: Path, document: str, key: str) -> None:
@@ -105,3 +108,14 @@ def test_database_urls_are_shown_masked() -> None:
     assert settings.database.masked_url == "postgresql+psycopg://app:***@db.internal:5432/leads"
     assert "s3cret" not in repr(settings.database.masked_url)
     assert mask_url("not a url") == "<unparseable database URL>"
+
+
+def test_erased_fields_come_from_config_and_environment(tmp_path: Path) -> None:
+    assert load_settings(environ={}).erasure.fields == (
+        "firstName", "lastName", "name", "gender", "language", "message", "email", "isOwner",
+    )  # fmt: skip
+    config = tmp_path / "policy.toml"
+    config.write_text('[erasure]\nfields = ["firstName", "phoneNumbers", "firstName", "nick"]\n')
+    assert load_settings(config, environ={}).erasure.fields == ("firstName", "nick")
+    from_env = load_settings(environ={"RETENTION_ERASURE_FIELDS": '["email"]'})
+    assert from_env.erasure.fields == ("email",)

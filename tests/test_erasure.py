@@ -3,6 +3,7 @@ on import (suppression, upstream), with holds, verification and residue. Both da
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from retention.config import Settings
 from retention.services.audit import verify_audit_chain
 from retention.services.requests import add_request
 from retention.storage.engine import READ_ONLY
+from retention.storage.locks import try_run_lock
 from retention.storage.schema import erasure_requests, job_runs, leads
 from tests.cli_helpers import json_out, run
 from tests.factories import (
@@ -600,3 +602,40 @@ def test_erased_values_leave_no_residue(settings: Settings, engine: Engine) -> N
     for value in _values_of(7):
         assert value.encode() not in raw, value
     assert b"Prenom8" in raw  # the check can see what is there
+
+
+# --- the job's run ----------------------------------------------------------------------
+
+
+def test_an_erasure_run_finding_another_one_running_is_skipped(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    lock = try_run_lock(engine, "erasure", 0)
+    assert lock is not None
+    try:
+        result = run(["run", "erasure", "--json"], environ)
+    finally:
+        lock.release()
+    assert result.exit_code == 0
+    assert (json_out(result)["status"], json_out(result)["requests"]) == ("skipped", 0)
+    assert _lead_row(engine, "lead-000001").erased_at is None
+    assert json_out(run(["run", "erasure", "--json"], environ))["leads_erased"] == 1
+
+
+def test_a_stop_request_ends_the_run_between_batches(settings: Settings, engine: Engine) -> None:
+    seed(settings, engine, [fresh_lead(n) for n in range(1, 4)])
+    for n in range(1, 4):
+        add_request(settings, engine, now=_now(), email=f"seeker.{n}@example.com")
+    small = dataclasses.replace(
+        settings, erasure=dataclasses.replace(settings.erasure, batch_size=1)
+    )
+    asked = iter([False, True])
+    done = erasure_job(small, engine, should_stop=lambda: next(asked, True))
+    assert done.outcome.status == "interrupted" and done.result is not None
+    assert (done.result.requests, done.result.leads_erased) == (1, 1)
+    statuses = [r.status for r in _requests(engine)]
+    assert statuses == ["completed", "pending", "pending"]
+    finished = erasure_job(small, engine)
+    assert finished.result is not None and finished.result.completed == 2

@@ -1,0 +1,52 @@
+"""Pure erasure rules: the request's deadline, what an upstream-erased lead looks like."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from retention.domain.erasure import due_date, looks_erased_upstream
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        ("2026-01-15T09:30:00", "2026-02-15T09:30:00"),
+        ("2026-01-31T23:00:00", "2026-02-28T23:00:00"),
+        ("2028-01-31T10:00:00", "2028-02-29T10:00:00"),  # leap year
+        ("2026-03-31T00:00:00", "2026-04-30T00:00:00"),
+        ("2026-12-31T12:00:00", "2027-01-31T12:00:00"),
+        ("2026-02-28T08:00:00", "2026-03-28T08:00:00"),
+    ],
+)
+def test_due_is_one_calendar_month_later_clamped_to_the_month_end(received: str, due: str) -> None:
+    moment = datetime.fromisoformat(received).replace(tzinfo=UTC)
+    assert due_date(moment) == datetime.fromisoformat(due).replace(tzinfo=UTC)
+
+
+ERASED = {
+    "firstName": None, "lastName": None, "gender": None, "language": None, "message": None,
+    "email": "left.by.upstream@example.com", "phoneNumbers": [],
+}  # fmt: skip
+
+
+def test_the_upstream_erasure_shape_is_recognised_email_or_not() -> None:
+    assert looks_erased_upstream(ERASED)
+    assert looks_erased_upstream({**ERASED, "email": None, "isOwner": True})
+    assert looks_erased_upstream({"message": None, "phoneNumbers": []})
+    assert not looks_erased_upstream({k: v for k, v in ERASED.items() if k != "phoneNumbers"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"firstName": "Jeanne"},
+        {"message": "Bonjour"},
+        {"phoneNumbers": [{"number": "+33600000001"}]},
+        {"phoneNumbers": None},
+        {"name": "Jeanne Exemple"},
+    ],
+)
+def test_a_lead_with_any_contact_data_is_not_upstream_erased(change: dict[str, object]) -> None:
+    assert not looks_erased_upstream({**ERASED, **change})
