@@ -279,8 +279,7 @@ def floor(backend: Backend, now: datetime) -> tuple[float, int]:
         conn.execute(text("CREATE TEMPORARY TABLE floor_ids (lead_id VARCHAR(200) PRIMARY KEY)"))
         conn.execute(
             text(
-                "INSERT INTO floor_ids SELECT lead_id FROM leads "
-                "WHERE email LIKE 'erase.seeker.%'"
+                "INSERT INTO floor_ids SELECT lead_id FROM leads WHERE email LIKE 'erase.seeker.%'"
             )
         )
         conn.commit()
@@ -417,9 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.backends.split(","):
-        backend: Backend = (SQLiteBackend if name == "sqlite" else PostgresBackend)(
-            args, workdir
-        )
+        backend: Backend = (SQLiteBackend if name == "sqlite" else PostgresBackend)(args, workdir)
         rows.append(run_backend(backend, args))
     report(rows, args)
     if not args.keep and args.workdir is None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, text
 from jobs.erasure import erasure_job
 from retention.config import Settings
 from retention.services.audit import verify_audit_chain
+from retention.services.erasure import erase_subject
 from retention.services.requests import add_request
 from retention.storage.engine import READ_ONLY
 from retention.storage.locks import try_run_lock
@@ -460,9 +461,13 @@ def test_a_dry_run_of_the_job_counts_and_changes_only_its_run_row(
 # --- on import --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["entries-in-memory", "entries-joined"])
 def test_a_lead_of_an_erased_subject_imported_later_is_stored_erased(
-    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
-) -> None:
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, in_memory: bool,
+) -> None:  # fmt: skip
+    if not in_memory:  # more suppression entries than the import keeps in memory
+        monkeypatch.setattr("retention.services.import_erasure.IN_MEMORY_ENTRIES", 0)
     seed(settings, engine, [fresh_lead(1)])
     request_id = json_out(_erase(environ, "--phone", "+33600000001", "--json"))["request_id"]
     # A new lead id, the same phone written another way, another email.
@@ -639,3 +644,17 @@ def test_a_stop_request_ends_the_run_between_batches(settings: Settings, engine:
     assert statuses == ["completed", "pending", "pending"]
     finished = erasure_job(small, engine)
     assert finished.result is not None and finished.result.completed == 2
+
+
+def test_fields_the_policy_adds_are_erased_from_the_stored_json(
+    settings: Settings, engine: Engine
+) -> None:
+    lead = with_contact(fresh_lead(1), nickname="Pseudo1")
+    seed(settings, engine, [lead])
+    policy = dataclasses.replace(settings.erasure, fields=(*settings.erasure.fields, "nickname"))
+    outcome = erase_subject(
+        dataclasses.replace(settings, erasure=policy), engine, now=_now(), lead_id="lead-000001"
+    )
+    assert (outcome.status, outcome.leads_erased) == ("completed", 1)
+    assert _lead_row(engine, "lead-000001").payload["contactRequest"]["nickname"] is None
+    assert "Pseudo1" not in dump_text(engine)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from retention.domain.audit_chain import canonical_details
@@ -67,8 +68,10 @@ def looks_erased_upstream(contact: Mapping[str, Any]) -> bool:
     )
 
 
+@cache
 def erased_details(*, category: str, portal: str, fields: Sequence[str], reason: str) -> str:
-    """The `lead.erased` event's details: field names, never values."""
+    """The `lead.erased` event's details: field names, never values. Cached: a run meets
+    few distinct combinations (`fields` must be hashable, a tuple)."""
     return canonical_details(
         {
             "category": category,

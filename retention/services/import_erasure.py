@@ -9,11 +9,16 @@
 A held lead is neither: it keeps our copy (an upstream-erased version is not written over it)
 and gets a `lead.hold_skipped` event. Events are collected and appended once, when the import
 commits, so the audit chain's head is locked only at the end of the import.
+
+The suppression entries (the email and phone requests' hashes) are read once per import into
+memory when there are at most IN_MEMORY_ENTRIES of them, so a batch is checked without a
+query; requests recorded while the import runs are checked in the database as well. Larger
+lists are joined in the database, batch by batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -26,9 +31,16 @@ from retention.storage.audit import append_events
 from retention.storage.erasure import ErasedLead, held_lead_ids
 from retention.storage.holds import active_holds_exist
 from retention.storage.leads import existing_lead_ids
-from retention.storage.requests import insert_request, suppressing_requests
+from retention.storage.requests import (
+    insert_request,
+    newest_request_id,
+    subject_requests,
+    suppressing_requests,
+)
 
-__all__ = ["ImportErasures"]
+__all__ = ["IN_MEMORY_ENTRIES", "ImportErasures"]
+
+IN_MEMORY_ENTRIES = 200_000
 
 
 class ImportErasures:
@@ -40,6 +52,10 @@ class ImportErasures:
         self.erased = 0
         self.hold_skipped = 0
         self._holds: bool | None = None
+        # Suppression entries: None until read; (kind, hash) -> oldest request id.
+        self._entries: dict[tuple[str, bytes], int] | None = None
+        self._in_memory = False
+        self._newest_request = 0
 
     def _held(self, conn: Connection, lead_ids: Collection[str]) -> set[str]:
         if not lead_ids:
@@ -74,12 +90,45 @@ class ImportErasures:
         self._skip(held)
         return [i for i in candidates if i not in held], held
 
+    def _suppressed(
+        self,
+        conn: Connection,
+        written: Sequence[str],
+        subjects: Mapping[str, Sequence[tuple[str, bytes]]],
+    ) -> dict[str, int]:
+        """Those of `written` whose email or phone asked for erasure, with the request."""
+        if self._entries is None:
+            self._newest_request = newest_request_id(conn)
+            entries = subject_requests(conn, limit=IN_MEMORY_ENTRIES)
+            self._in_memory = entries is not None
+            self._entries = entries or {}
+        if not self._in_memory:
+            return suppressing_requests(conn, written)
+        found: dict[str, int] = {}
+        if self._entries:
+            for lead_id in written:
+                matches = [
+                    self._entries[s] for s in subjects.get(lead_id, ()) if s in self._entries
+                ]
+                if matches:
+                    found[lead_id] = min(matches)
+        if newest_request_id(conn) > self._newest_request:  # recorded since the import began
+            for lead_id, request_id in suppressing_requests(
+                conn, written, after_id=self._newest_request
+            ).items():
+                found[lead_id] = min(request_id, found.get(lead_id, request_id))
+        return found
+
     def after_write(
-        self, conn: Connection, written: Sequence[str], upstream: Sequence[str]
+        self,
+        conn: Connection,
+        written: Sequence[str],
+        upstream: Sequence[str],
+        subjects: Mapping[str, Sequence[tuple[str, bytes]]],
     ) -> None:
-        """After the batch and its subject hashes are written: erase the upstream candidates
-        and the leads of erased subjects."""
-        suppressed = suppressing_requests(conn, written)
+        """After the batch and its subject hashes (`subjects`, by lead id) are written: erase
+        the upstream candidates and the leads of erased subjects."""
+        suppressed = self._suppressed(conn, written, subjects)
         for lead_id in upstream:
             suppressed.pop(lead_id, None)
         held = self._held(conn, list(suppressed))

@@ -190,7 +190,9 @@ class _BatchWriter:
                 for kind, h in subjects
             ],
         )
-        self.erasures.after_write(conn, outcome.written, candidates)
+        self.erasures.after_write(
+            conn, outcome.written, candidates, {row[0]: subjects for row, subjects in rows}
+        )
         self._tally.imported += outcome.inserted
         self._tally.updated += outcome.updated + repeats
         self._tally.kept_erased += len(rows) - len(written)

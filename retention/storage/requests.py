@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 
 from retention.storage.dialect import ids_condition, supports_skip_locked
 from retention.storage.schema import erasure_requests, lead_subjects, leads
@@ -24,8 +37,10 @@ __all__ = [
     "insert_request",
     "list_requests",
     "lock_open_requests",
+    "newest_request_id",
     "open_requests_for",
     "request_lead_ids",
+    "subject_requests",
     "suppressing_requests",
     "update_requests",
 ]
@@ -54,6 +69,10 @@ class RequestRow:
     def key(self) -> tuple[datetime, int]:
         """Queue order: oldest first."""
         return (self.received_at, self.id)
+
+
+def _request_row(row: Any) -> RequestRow:
+    return RequestRow(*row)
 
 
 _COLUMNS = (
@@ -161,7 +180,7 @@ def lock_open_requests(
         statement = statement.where(erasure_requests.c.id.in_(list(ids)))
     if lock and supports_skip_locked(conn):
         statement = statement.with_for_update(skip_locked=skip_locked)
-    return [RequestRow(**row._mapping) for row in conn.execute(statement)]
+    return [_request_row(row) for row in conn.execute(statement).all()]
 
 
 def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[int, list[str]]:
@@ -181,7 +200,7 @@ def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[i
             .where(lead_subjects.c.subject_hash.in_(hashes[start : start + 1000]))
             .order_by(lead_subjects.c.lead_id)
         )
-        for kind, digest, lead_id in rows:
+        for kind, digest, lead_id in rows.all():
             for request_id in by_subject.get((kind, bytes(digest)), ()):
                 if lead_id not in found[request_id]:
                     found[request_id].append(lead_id)
@@ -197,9 +216,34 @@ def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[i
     return found
 
 
-def suppressing_requests(conn: Connection, lead_ids: Sequence[str]) -> dict[str, int]:
-    """Those of `lead_ids` whose email or phone belongs to a subject that asked for erasure,
-    each with the oldest such request."""
+def newest_request_id(conn: Connection) -> int:
+    return int(conn.scalar(select(func.coalesce(func.max(erasure_requests.c.id), 0))) or 0)
+
+
+def subject_requests(conn: Connection, *, limit: int) -> dict[tuple[str, bytes], int] | None:
+    """Every email and phone request's (kind, hash) with its oldest request id: the
+    suppression entries. None when there are more than `limit` of them."""
+    by_subject = erasure_requests.c.kind.in_(("email", "phone"))
+    count = conn.scalar(select(func.count()).where(by_subject))
+    if count is None or count > limit:
+        return None
+    rows = conn.execute(
+        select(
+            erasure_requests.c.kind,
+            erasure_requests.c.subject_hash,
+            func.min(erasure_requests.c.id),
+        )
+        .where(by_subject)
+        .group_by(erasure_requests.c.kind, erasure_requests.c.subject_hash)
+    ).all()
+    return {(kind, bytes(digest)): int(request_id) for kind, digest, request_id in rows}
+
+
+def suppressing_requests(
+    conn: Connection, lead_ids: Sequence[str], *, after_id: int = 0
+) -> dict[str, int]:
+    """Those of `lead_ids` whose email or phone belongs to a subject that asked for erasure
+    (in a request newer than `after_id`), each with the oldest such request."""
     if not lead_ids:
         return {}
     rows = conn.execute(
@@ -212,7 +256,10 @@ def suppressing_requests(conn: Connection, lead_ids: Sequence[str]) -> dict[str,
                 erasure_requests.c.kind == lead_subjects.c.kind,
             ),
         )
-        .where(ids_condition(conn, lead_subjects.c.lead_id, lead_ids))
+        .where(
+            ids_condition(conn, lead_subjects.c.lead_id, lead_ids),
+            erasure_requests.c.id > after_id,
+        )
         .group_by(lead_subjects.c.lead_id)
     )
     return {lead_id: int(request_id) for lead_id, request_id in rows}
@@ -228,8 +275,30 @@ class RequestUpdate:
 
 
 def update_requests(conn: Connection, changes: Sequence[RequestUpdate]) -> None:
-    """Record outcomes; a completed request drops its clear identifier."""
+    """Record outcomes in one statement; a completed request drops its clear identifier."""
     if not changes:
+        return
+    columns = {
+        "ids": [change.id for change in changes],
+        "statuses": [change.status for change in changes],
+        "erased": [change.erased for change in changes],
+        "done": [change.completed_at for change in changes],
+        "errors": [change.error for change in changes],
+    }
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "UPDATE erasure_requests AS r SET status = v.status, "
+                "leads_erased = r.leads_erased + v.erased, completed_at = v.done, "
+                "error = v.error, "
+                "subject = CASE WHEN v.status = 'completed' THEN NULL ELSE r.subject END "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), "
+                "CAST(:erased AS integer[]), CAST(:done AS timestamptz[]), "
+                "CAST(:errors AS text[])) AS v(id, status, erased, done, error) "
+                "WHERE r.id = v.id"
+            ),
+            columns,
+        )
         return
     statement = (
         update(erasure_requests)
@@ -239,6 +308,9 @@ def update_requests(conn: Connection, changes: Sequence[RequestUpdate]) -> None:
             leads_erased=erasure_requests.c.leads_erased + bindparam("erased"),
             completed_at=bindparam("done_at", type_=erasure_requests.c.completed_at.type),
             error=bindparam("failure"),
+            subject=case(
+                (bindparam("new_status") == "completed", null()), else_=erasure_requests.c.subject
+            ),
         )
     )
     params: list[dict[str, Any]] = [
@@ -252,13 +324,6 @@ def update_requests(conn: Connection, changes: Sequence[RequestUpdate]) -> None:
         for change in changes
     ]
     conn.execute(statement, params)
-    completed = [change.id for change in changes if change.status == "completed"]
-    if completed:
-        conn.execute(
-            update(erasure_requests)
-            .where(erasure_requests.c.id.in_(completed))
-            .values(subject=None)
-        )
 
 
 def list_requests(
@@ -278,4 +343,4 @@ def list_requests(
         statement = statement.where(
             erasure_requests.c.status.in_(OPEN_STATUSES), erasure_requests.c.due_at < overdue_at
         )
-    return [RequestRow(**row._mapping) for row in conn.execute(statement)]
+    return [_request_row(row) for row in conn.execute(statement).all()]
