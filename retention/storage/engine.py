@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -134,9 +134,10 @@ def head_revision() -> str | None:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (Alembic's version table), None without a schema."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
-        if not inspect(conn).has_table("alembic_version"):
+        try:
+            revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+        except DBAPIError:  # no version table: no schema (cheaper than reflecting first)
             return None
-        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
         return str(revision) if revision is not None else None
 
 
