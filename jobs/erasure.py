@@ -13,15 +13,17 @@ from jobs.purge import publish_head
 from jobs.runner import Interrupted, RunFailed, RunOutcome, run_job
 from retention import clock
 from retention.config import Settings
-from retention.services.erasure import BatchProgress, ErasureResult, process_requests
-from retention.storage.residue import ResidueReport, clean_residue
+from retention.services.erasure import (
+    CHANGED_TABLES,
+    BatchProgress,
+    ErasureResult,
+    process_requests,
+)
+from retention.storage.residue import ResidueReport, clean_residue, residue_pending
 
 __all__ = ["ErasureRun", "erasure_job"]
 
 logger = logging.getLogger(__name__)
-
-# Erased values leave dead row versions here; a completed request drops its clear identifier.
-CHANGED_TABLES = ("leads", "lead_subjects", "erasure_requests")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +47,21 @@ def erasure_job(
     state: dict[str, Any] = {}
 
     def body(run_id: int) -> tuple[dict[str, Any], ErasureResult]:
-        result = process_requests(
-            settings, engine, now=now, run_id=run_id, dry_run=dry_run, on_batch=on_batch,
-            should_stop=should_stop,
-        )  # fmt: skip
+        changed = True  # until known otherwise: batches before a failure are committed
+        try:
+            result = process_requests(
+                settings, engine, now=now, run_id=run_id, dry_run=dry_run, on_batch=on_batch,
+                should_stop=should_stop,
+            )  # fmt: skip
+            changed = bool(result.leads_erased or result.completed)
+        finally:
+            # Also when this run erased nothing itself: `retention erase` and imports leave
+            # PostgreSQL's dead rows to this job.
+            if not dry_run and (changed or residue_pending(engine, CHANGED_TABLES)):
+                state["residue"] = clean_residue(
+                    engine, CHANGED_TABLES, vacuum=settings.erasure.vacuum
+                )
         state["result"] = result
-        if (result.leads_erased or result.completed) and not dry_run:
-            state["residue"] = clean_residue(engine, CHANGED_TABLES, vacuum=settings.erasure.vacuum)
         counts: dict[str, Any] = {**result.counts(), "residue": _residue(state)}
         if result.stopped:
             raise Interrupted(counts)

@@ -16,13 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from retention import clock
 from retention.domain.audit_chain import EventDraft, canonical_details
-from retention.errors import RetentionError
 from retention.storage.audit import ChainHead, append_events, read_head
-from retention.storage.engine import READ_ONLY
+from retention.storage.engine import READ_ONLY, describe_error
 from retention.storage.locks import RunLock, try_run_lock
 from retention.storage.runs import finish_run, mark_stale_runs, start_run
 
@@ -58,17 +56,6 @@ class RunOutcome:
     head: ChainHead | None
     result: Any = None
     error: str | None = None
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line reason that holds no personal data: our own messages, or the driver's
-    first line, never SQL parameters."""
-    if isinstance(exc, RetentionError):
-        return str(exc)
-    if isinstance(exc, DBAPIError):
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
-        return f"database error: {first or type(exc).__name__}"
-    return f"unexpected {type(exc).__name__} (run with --traceback for details)"
 
 
 def _acquire(engine: Engine, job: str, workers: int) -> tuple[RunLock, int] | None:

@@ -17,8 +17,10 @@ def test_import_json_has_the_spec_keys(environ: dict[str, str], tmp_path: Path) 
     out = json_out(result)
     assert {"imported", "updated", "rejected", "erased_on_import", "expired_on_arrival"} <= set(out)
     assert (out["imported"], out["updated"], out["rejected"]) == (5, 0, 0)
+    # One example lead arrives erased upstream: it is stored erased, and stays so.
+    assert out["erased_on_import"] == 1
     again = json_out(run(["import", "--json", *example_files()], environ))
-    assert (again["imported"], again["updated"]) == (0, 5)
+    assert (again["imported"], again["updated"], again["erased_on_import"]) == (0, 4, 1)
 
 
 def test_import_reads_stdin(environ: dict[str, str]) -> None:

@@ -340,7 +340,7 @@ def test_a_hold_defers_the_request_until_released_then_the_job_finishes_it(
     assert _lead_row(engine, "lead-000002").first_name == "Prenom2"
     assert "lead.hold_skipped" in [e.action for e in audit_rows(engine)]
     (request,) = _requests(engine)
-    assert request.status == "deferred" and request.subject is not None
+    assert request.status == "deferred" and request.subject is None  # never an email in clear
 
     still = json_out(run(["run", "erasure", "--json"], environ))
     assert (still["deferred"], still["leads_erased"]) == (1, 0)
@@ -422,12 +422,12 @@ def test_due_dates_are_one_calendar_month_clamped_and_overdue_ones_are_listed(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("email,   ,,\n", "requests.csv: line 1: value: must not be blank"),
-        ("kind,value\nfax,123,,\n", "requests.csv: line 2: kind: must be one of email, phone"),
-        ("phone,06 11 22 33 44,,\n", "requests.csv: line 1: value: give the number with its"),
-        ("email,a@example.com,yesterday,\n", "requests.csv: line 1: received_at: not a date"),
-        ("email,a@example.com,2030-01-01,\n", "requests.csv: line 1: received_at: in the future"),
-        ("email\n", "requests.csv: line 1: expected the columns kind,value,received_at,reference"),
+        ("email,   ,,\n", "requests.csv: line 3: value: must not be blank"),
+        ("fax,123,,\n", "requests.csv: line 3: kind: must be one of email, phone"),
+        ("phone,06 11 22 33 44,,\n", "requests.csv: line 3: value: give the number with its"),
+        ("email,a@example.com,yesterday,\n", "requests.csv: line 3: received_at: not a date"),
+        ("email,a@example.com,2030-01-01,\n", "requests.csv: line 3: received_at: in the future"),
+        ("email\n", "requests.csv: line 3: expected the columns kind,value,received_at,reference"),
     ],
 )
 def test_a_bad_request_file_is_refused_whole_naming_line_and_column(
@@ -435,13 +435,15 @@ def test_a_bad_request_file_is_refused_whole_naming_line_and_column(
     content: str, message: str,
 ) -> None:  # fmt: skip
     path = tmp_path / "requests.csv"
-    path.write_text("email,good@example.com,,\n" * 0 + content, encoding="utf-8")
+    # A header and a good row first: nothing of the file is queued all the same.
+    path.write_text("kind,value,received_at,reference\nemail,good@example.com,,\n" + content)
     before = snapshot(engine)
     result = run(["requests", "import", str(path)], environ)
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "06 11" not in result.stderr and "a@example.com" not in result.stderr
     assert snapshot(engine) == before
+    assert _requests(engine) == []
 
 
 def test_a_dry_run_of_the_job_counts_and_changes_only_its_run_row(
@@ -524,15 +526,20 @@ def test_a_lead_erased_upstream_erases_our_copy(
     assert again["erased_on_import"] == 1 and len(_requests(engine)) == 1
 
 
-def test_an_upstream_erased_lead_we_never_had_is_stored_as_delivered(
+def test_an_upstream_erased_lead_we_never_had_is_stored_erased(
     settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
 ) -> None:
     upstream = with_contact(fresh_lead(1), firstName=None, lastName=None, gender=None,
                             language=None, message=None, phoneNumbers=[])  # fmt: skip
     path = write_jsonl(tmp_path / "page.jsonl", [upstream])
     document = json_out(run(["import", str(path), "--json"], environ))
-    assert (document["imported"], document["erased_on_import"]) == (1, 0)
-    assert _requests(engine) == []
+    assert (document["imported"], document["erased_on_import"]) == (1, 1)
+    row = _lead_row(engine, "lead-000001")
+    # The upstream leaves the email; the seeker asked for erasure all the same.
+    assert row.erased_at is not None and row.email is None
+    assert "seeker.1@example.com" not in dump_text(engine)
+    (request,) = _requests(engine)
+    assert (request.source, request.status) == ("upstream", "completed")
 
 
 def test_a_held_lead_keeps_our_copy_when_it_arrives_erased_upstream(

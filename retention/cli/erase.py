@@ -80,6 +80,8 @@ def _render(outcome: RequestOutcome, *, dry_run: bool, as_json: bool) -> None:
         document["fields"] = outcome.fields
     if outcome.error:
         document["error"] = outcome.error
+    if not dry_run:
+        document["residue"] = outcome.residue.as_dict() if outcome.residue else None
     if as_json:
         echo_json(document)
         return

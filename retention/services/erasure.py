@@ -11,6 +11,7 @@ batch back; its requests are then retried one by one, and one that fails alone i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from retention.domain.erasure import due_date, erased_details
 from retention.errors import InputError, VerificationError
 from retention.services.subjects import RequestSubject, request_subject_of
 from retention.storage.audit import append_events
+from retention.storage.dialect import take_suppression_lock
 from retention.storage.engine import READ_ONLY
 from retention.storage.erasure import (
     ErasedLead,
+    RowErasure,
     erase_lead_rows,
     fields_with_values,
     held_lead_ids,
@@ -39,11 +42,14 @@ from retention.storage.requests import (
     insert_request,
     list_requests,
     lock_open_requests,
+    open_requests_for,
     request_lead_ids,
     update_requests,
 )
+from retention.storage.residue import ResidueReport, clean_residue
 
 __all__ = [
+    "CHANGED_TABLES",
     "BatchProgress",
     "ErasureResult",
     "RequestOutcome",
@@ -55,6 +61,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 10
+# Erased values leave dead row versions here; a completed request drops its clear identifier.
+CHANGED_TABLES = ("leads", "lead_subjects", "erasure_requests")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ class RequestOutcome:
     lead_ids: tuple[str, ...] = ()  # erased now (dry run: would be)
     fields: dict[str, list[str]] = field(default_factory=dict)  # dry run: lead id -> fields
     error: str | None = None
+    residue: ResidueReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +143,15 @@ def erase_leads(
     fields: Sequence[str],
     *,
     now: datetime,
-) -> list[ErasedLead]:
-    """Erase `lead_ids` (those not erased yet) and verify by reading them back; raises
-    VerificationError, and the caller rolls back, when a value is left."""
-    erased = erase_lead_rows(conn, lead_ids, fields, now)
-    left = leads_keeping_values(conn, lead_ids, fields)
+) -> RowErasure:
+    """Erase `lead_ids` (those not erased yet) and verify the leads erased by reading them
+    back; raises VerificationError, and the caller rolls back, when a value is left. Leads
+    another transaction holds are returned as busy (PostgreSQL), for a later run."""
+    erasure = erase_lead_rows(conn, lead_ids, fields, now)
+    left = leads_keeping_values(conn, [lead.lead_id for lead in erasure.erased], fields)
     if left:
         raise VerificationError(left)
-    return erased
+    return erasure
 
 
 def _carry_out(
@@ -152,14 +162,19 @@ def _carry_out(
     now: datetime,
     run_id: int | None,
 ) -> list[RequestOutcome]:
-    """Erase the leads of `requests` (locked by the caller) in the caller's transaction."""
+    """Erase the leads of `requests` (locked by the caller) in the caller's transaction.
+
+    A request is `completed` when all its leads are erased, `deferred` while some are held;
+    one with a lead another transaction is writing (an import) keeps its status and is taken
+    up again by the next run.
+    """
+    take_suppression_lock(conn, shared=True)
     leads_of = request_lead_ids(conn, requests)
     wanted = list(dict.fromkeys(lead_id for ids in leads_of.values() for lead_id in ids))
     held = held_lead_ids(conn, wanted, now) if wanted and active_holds_exist(conn, now) else set()
-    erased = {
-        lead.lead_id: lead
-        for lead in erase_leads(conn, [i for i in wanted if i not in held], fields, now=now)
-    }
+    erasure = erase_leads(conn, [i for i in wanted if i not in held], fields, now=now)
+    erased = {lead.lead_id: lead for lead in erasure.erased}
+    busy = set(erasure.busy)
     events: list[EventDraft] = []
     changes: list[RequestUpdate] = []
     outcomes: list[RequestOutcome] = []
@@ -183,17 +198,20 @@ def _carry_out(
             for lead_id in kept
         ]
         total = request.leads_erased + len(mine)
-        status = "deferred" if kept else "completed"
-        details = {"held": len(kept), "leads_erased": total}
-        events.append(
-            EventDraft(
-                now,
-                f"request.{status}",
-                canonical_details(details),
-                run_id=run_id,
-                request_id=request.id,
+        if any(i in busy for i in leads_of[request.id]):
+            status = request.status if request.status != "failed" else "pending"
+        else:
+            status = "deferred" if kept else "completed"
+            details = {"held": len(kept), "leads_erased": total}
+            events.append(
+                EventDraft(
+                    now,
+                    f"request.{status}",
+                    canonical_details(details),
+                    run_id=run_id,
+                    request_id=request.id,
+                )
             )
-        )
         changes.append(
             RequestUpdate(request.id, status, len(mine), now if status == "completed" else None)
         )
@@ -385,7 +403,9 @@ def record_request(
     """Queue a request (`pending`), with its `request.received` event."""
     due = due_date(received_at)
     request_id = insert_request(
-        conn, kind=subject.kind, subject_hash=subject.hash, subject=subject.value,
+        conn, kind=subject.kind, subject_hash=subject.hash,
+        # Only a lead id is kept in clear (to find the lead); an email or phone number never is.
+        subject=subject.value if subject.kind == "lead_id" else None,
         received_at=received_at, due_at=due, source=source, reference=reference,
     )  # fmt: skip
     append_events(conn, [received_event(request_id, subject.kind, source, due, now)])
@@ -435,12 +455,22 @@ def erase_subject(
         subject = request_subject_of(
             settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
         )
-        request_id = record_request(
+        # A subject with an open request (queued, deferred, failed) gets that one carried
+        # out rather than a second request.
+        existing = open_requests_for(conn, [(subject.kind, subject.hash)])
+        request_id = existing.get((subject.kind, subject.hash)) or record_request(
             conn, subject, source="cli", reference=reference, received_at=now, now=now
         )
     result = process_requests(settings, engine, now=now, run_id=None, request_ids=[request_id])
     if result.outcomes:
-        return result.outcomes[0]
+        outcome = result.outcomes[0]
+        if outcome.erased_now:
+            # SQLite: the WAL is checkpointed now. PostgreSQL: VACUUM of a large table does not
+            # fit a command run by hand; the dead rows are reported, and the next erasure job
+            # run vacuums them.
+            residue = clean_residue(engine, CHANGED_TABLES, vacuum=False)
+            outcome = dataclasses.replace(outcome, residue=residue)
+        return outcome
     # Another process carried it out between the two transactions: report what it recorded.
     with engine.connect().execution_options(**READ_ONLY) as conn:
         (row,) = list_requests(conn, request_id=request_id)

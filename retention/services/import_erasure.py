@@ -1,23 +1,27 @@
 """Erasures an import carries out, in the import's own transaction.
 
 - Suppression: a lead imported for a subject that asked for erasure (same email or phone, any
-  lead id) is stored erased (`lead.erased`, reason `suppression`, the request's id).
+  lead id) is stored erased (`lead.erased`, reason `suppression`, the request's id; the
+  request's `leads_erased` counts it).
 - Upstream erasure: a lead that arrives erased by the upstream API (contact fields null,
-  phoneNumbers []) while we hold it with data erases our copy (reason `upstream`), recorded as
-  a completed request of source `upstream`.
+  phoneNumbers []) is stored erased, and a copy we hold with data is erased (reason
+  `upstream`), recorded as a completed request of source `upstream`.
 
-A held lead is neither: it keeps our copy (an upstream-erased version is not written over it)
-and gets a `lead.hold_skipped` event. Events are collected and appended once, when the import
-commits, so the audit chain's head is locked only at the end of the import.
+A held lead is neither: it keeps our copy (an upstream-erased version is not written over it),
+gets a `lead.hold_skipped` event and a `deferred` request for that lead (source `upstream` or
+`import`), which the erasure job finishes once the hold is released. Events are collected and
+appended once, when the import commits, so the audit chain's head is locked only then.
 
-The suppression entries (the email and phone requests' hashes) are read once per import into
-memory when there are at most IN_MEMORY_ENTRIES of them, so a batch is checked without a
-query; requests recorded while the import runs are checked in the database as well. Larger
-lists are joined in the database, batch by batch.
+The suppression entries (the email and phone requests' hashes) are read into memory when the
+import writes its first batch if there are at most IN_MEMORY_ENTRIES of them; otherwise each
+batch is joined with them in the database. Requests recorded while the import runs are
+checked at the end, under the suppression lock (storage/dialect.take_suppression_lock), so no
+erasure can miss a lead this import commits.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
@@ -28,12 +32,16 @@ from retention.domain.erasure import due_date, erased_details
 from retention.domain.subjects import subject_hash
 from retention.services.erasure import erase_leads, received_event
 from retention.storage.audit import append_events
-from retention.storage.erasure import ErasedLead, held_lead_ids
+from retention.storage.dialect import take_suppression_lock
+from retention.storage.erasure import ErasedLead, held_lead_ids, subject_lead_ids
 from retention.storage.holds import active_holds_exist
 from retention.storage.leads import existing_lead_ids
 from retention.storage.requests import (
+    add_leads_erased,
     insert_request,
-    newest_request_id,
+    open_requests_for,
+    recent_subject_requests,
+    subject_request_count,
     subject_requests,
     suppressing_requests,
 )
@@ -41,6 +49,9 @@ from retention.storage.requests import (
 __all__ = ["IN_MEMORY_ENTRIES", "ImportErasures"]
 
 IN_MEMORY_ENTRIES = 200_000
+# Requests are numbered when inserted but may commit out of that order: the final check looks
+# this far below the newest id it had seen.
+_ID_WINDOW = 10_000
 
 
 class ImportErasures:
@@ -52,10 +63,17 @@ class ImportErasures:
         self.erased = 0
         self.hold_skipped = 0
         self._holds: bool | None = None
-        # Suppression entries: None until read; (kind, hash) -> oldest request id.
+        # Suppression entries seen when the import began: (kind, hash) -> oldest request id
+        # (in memory), their count, and the ids of the newest ones.
         self._entries: dict[tuple[str, bytes], int] | None = None
         self._in_memory = False
-        self._newest_request = 0
+        self._entry_count = 0
+        self._recent_ids: set[int] = set()
+        self._low_id = 0
+        self._suppressed_by: Counter[int] = Counter()
+        self._skipped: set[str] = set()
+
+    # --- holds ---------------------------------------------------------------------------
 
     def _held(self, conn: Connection, lead_ids: Collection[str]) -> set[str]:
         if not lead_ids:
@@ -64,31 +82,82 @@ class ImportErasures:
             self._holds = active_holds_exist(conn, self._now)
         return held_lead_ids(conn, lead_ids, self._now) if self._holds else set()
 
-    def _skip(self, lead_ids: Collection[str], request_ids: dict[str, int] | None = None) -> None:
-        for lead_id in sorted(lead_ids):
+    def _skip(self, conn: Connection, lead_ids: Collection[str], source: str) -> None:
+        """Held leads: a `lead.hold_skipped` event and a deferred request for each, so the
+        erasure job erases the lead once the hold is released."""
+        for lead_id in sorted(set(lead_ids) - self._skipped):
+            self._skipped.add(lead_id)
+            subject = ("lead_id", subject_hash(self._key, "lead_id", lead_id))
+            request_id = open_requests_for(conn, [subject]).get(subject)
+            if request_id is None:
+                due = due_date(self._now)
+                request_id = insert_request(
+                    conn, kind="lead_id", subject_hash=subject[1], subject=lead_id,
+                    received_at=self._now, due_at=due, source=source, reference=None,
+                    status="deferred",
+                )  # fmt: skip
+                self._events.append(received_event(request_id, "lead_id", source, due, self._now))
+                self._events.append(
+                    EventDraft(
+                        self._now,
+                        "request.deferred",
+                        canonical_details({"held": 1, "leads_erased": 0}),
+                        request_id=request_id,
+                    )
+                )
             self._events.append(
                 EventDraft(
                     self._now,
                     "lead.hold_skipped",
                     canonical_details({"job": "import"}),
                     lead_id=lead_id,
-                    request_id=(request_ids or {}).get(lead_id),
+                    request_id=request_id,
                 )
             )
-        self.hold_skipped += len(lead_ids)
+            self.hold_skipped += 1
+
+    # --- upstream erasure ----------------------------------------------------------------
 
     def upstream_candidates(
         self, conn: Connection, upstream_erased: Collection[str]
     ) -> tuple[list[str], set[str]]:
-        """Before the batch is written: of the leads arriving erased upstream, those we hold
-        with data (to erase after the write) and those of them under a hold (not to write)."""
+        """Before the batch is written: of the leads arriving erased upstream, those to erase
+        after the write (new ones, and ours with data) and those to leave unwritten (ours,
+        held). A lead already erased in the store is left to the writer (it stays erased)."""
         if not upstream_erased:
             return [], set()
         stored = existing_lead_ids(conn, upstream_erased)
-        candidates = sorted(i for i in upstream_erased if i in stored and not stored[i])
-        held = self._held(conn, candidates)
-        self._skip(held)
-        return [i for i in candidates if i not in held], held
+        ours = [i for i in upstream_erased if i in stored and not stored[i]]
+        held = self._held(conn, ours)
+        self._skip(conn, held, "upstream")
+        new = [i for i in upstream_erased if i not in stored]
+        return sorted({*ours, *new} - held), held
+
+    def _upstream_request(self, conn: Connection, lead: ErasedLead) -> int:
+        due = due_date(self._now)
+        request_id = insert_request(
+            conn, kind="lead_id", subject_hash=subject_hash(self._key, "lead_id", lead.lead_id),
+            subject=None, received_at=self._now, due_at=due, source="upstream", reference=None,
+            status="completed", completed_at=self._now, leads_erased=1,
+        )  # fmt: skip
+        self._events.append(received_event(request_id, "lead_id", "upstream", due, self._now))
+        self._erased_event(lead, "upstream", request_id)
+        details = canonical_details({"held": 0, "leads_erased": 1})
+        self._events.append(
+            EventDraft(self._now, "request.completed", details, request_id=request_id)
+        )
+        return request_id
+
+    # --- suppression ---------------------------------------------------------------------
+
+    def _snapshot(self, conn: Connection) -> None:
+        self._entry_count = subject_request_count(conn)
+        recent = recent_subject_requests(conn, after_id=0, newest=_ID_WINDOW)
+        self._recent_ids = {request_id for request_id, _, _ in recent}
+        self._low_id = max(0, max(self._recent_ids, default=0) - _ID_WINDOW)
+        entries = subject_requests(conn, limit=IN_MEMORY_ENTRIES)
+        self._in_memory = entries is not None
+        self._entries = entries or {}
 
     def _suppressed(
         self,
@@ -98,10 +167,8 @@ class ImportErasures:
     ) -> dict[str, int]:
         """Those of `written` whose email or phone asked for erasure, with the request."""
         if self._entries is None:
-            self._newest_request = newest_request_id(conn)
-            entries = subject_requests(conn, limit=IN_MEMORY_ENTRIES)
-            self._in_memory = entries is not None
-            self._entries = entries or {}
+            self._snapshot(conn)
+        assert self._entries is not None
         if not self._in_memory:
             return suppressing_requests(conn, written)
         found: dict[str, int] = {}
@@ -112,12 +179,9 @@ class ImportErasures:
                 ]
                 if matches:
                     found[lead_id] = min(matches)
-        if newest_request_id(conn) > self._newest_request:  # recorded since the import began
-            for lead_id, request_id in suppressing_requests(
-                conn, written, after_id=self._newest_request
-            ).items():
-                found[lead_id] = min(request_id, found.get(lead_id, request_id))
         return found
+
+    # --- per batch, and at the end -------------------------------------------------------
 
     def after_write(
         self,
@@ -131,23 +195,27 @@ class ImportErasures:
         suppressed = self._suppressed(conn, written, subjects)
         for lead_id in upstream:
             suppressed.pop(lead_id, None)
-        held = self._held(conn, list(suppressed))
-        self._skip(held, suppressed)
-        targets = [*upstream, *sorted(i for i in suppressed if i not in held)]
+        self._erase(conn, suppressed, upstream)
+
+    def _erase(self, conn: Connection, suppressed: dict[str, int], upstream: Sequence[str]) -> None:
+        held = self._held(conn, [*suppressed, *upstream])
+        self._skip(conn, [i for i in upstream if i in held], "upstream")
+        self._skip(conn, [i for i in suppressed if i in held], "import")
+        targets = [i for i in (*upstream, *sorted(suppressed)) if i not in held]
         if not targets:
             return
-        erased = {
-            lead.lead_id: lead for lead in erase_leads(conn, targets, self._fields, now=self._now)
-        }
+        erasure = erase_leads(conn, targets, self._fields, now=self._now)
+        erased = {lead.lead_id: lead for lead in erasure.erased}
         for lead_id in upstream:
             if lead_id in erased:
                 self._upstream_request(conn, erased[lead_id])
         for lead_id, request_id in sorted(suppressed.items()):
             if lead_id in erased:
-                self._erased(erased[lead_id], "suppression", request_id)
+                self._erased_event(erased[lead_id], "suppression", request_id)
+                self._suppressed_by[request_id] += 1
         self.erased += len(erased)
 
-    def _erased(self, lead: ErasedLead, reason: str, request_id: int) -> None:
+    def _erased_event(self, lead: ErasedLead, reason: str, request_id: int) -> None:
         self._events.append(
             EventDraft(
                 self._now,
@@ -160,22 +228,23 @@ class ImportErasures:
             )
         )
 
-    def _upstream_request(self, conn: Connection, lead: ErasedLead) -> None:
-        due = due_date(self._now)
-        request_id = insert_request(
-            conn, kind="lead_id", subject_hash=subject_hash(self._key, "lead_id", lead.lead_id),
-            subject=None, received_at=self._now, due_at=due, source="upstream", reference=None,
-            status="completed", completed_at=self._now, leads_erased=1,
-        )  # fmt: skip
-        self._events.append(received_event(request_id, "lead_id", "upstream", due, self._now))
-        self._erased(lead, "upstream", request_id)
-        details = canonical_details({"held": 0, "leads_erased": 1})
-        self._events.append(
-            EventDraft(self._now, "request.completed", details, request_id=request_id)
-        )
-
-    def commit_events(self, conn: Connection) -> None:
-        """Append the collected events; call last before the import commits."""
+    def finish(self, conn: Connection) -> None:
+        """Last, before the import commits: under the suppression lock, erase the leads of
+        subjects whose requests were recorded while the import ran, then append the events
+        and count the suppressed leads in their requests."""
+        take_suppression_lock(conn, shared=False)
+        if self._entries is not None and subject_request_count(conn) != self._entry_count:
+            # Requests are never deleted: a different count means new requests.
+            new = [
+                (kind, digest, request_id)
+                for request_id, kind, digest in recent_subject_requests(conn, after_id=self._low_id)
+                if request_id not in self._recent_ids
+            ]
+            suppressed: dict[str, int] = {}
+            for lead_id, request_id in subject_lead_ids(conn, new).items():
+                suppressed[lead_id] = min(request_id, suppressed.get(lead_id, request_id))
+            self._erase(conn, suppressed, [])
+        add_leads_erased(conn, self._suppressed_by)
         if self._events:
             append_events(conn, self._events)
             self._events = []

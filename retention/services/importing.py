@@ -21,12 +21,15 @@ from retention.domain.erasure import looks_erased_upstream
 from retention.domain.lead import Lead
 from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
+from retention.services.erasure import CHANGED_TABLES
 from retention.services.import_erasure import ImportErasures
 from retention.services.lead_sources import SourceRecord
 from retention.services.subject_key import subject_key_for_store
 from retention.storage.dialect import bulk_insert
+from retention.storage.engine import describe_error
 from retention.storage.lead_writer import Row, lead_row, lead_writer
 from retention.storage.leads import delete_lead_subjects
+from retention.storage.residue import clean_residue
 
 __all__ = ["ImportResult", "RecordError", "import_leads"]
 
@@ -160,7 +163,9 @@ class _BatchWriter:
         try:
             self.wait()
         except Exception as exc:  # the import is being abandoned and rolled back anyway
-            logger.warning("a batch write failed while the import was abandoned: %s", exc)
+            logger.warning(
+                "a batch write failed while the import was abandoned: %s", describe_error(exc)
+            )
         finally:
             self._executor.shutdown(wait=True)
 
@@ -242,7 +247,7 @@ def import_leads(
             else:
                 writer.submit(batch)
                 writer.wait()
-                writer.erasures.commit_events(conn)
+                writer.erasures.finish(conn)
                 written = not dry_run
                 if dry_run:
                     transaction.rollback()
@@ -253,6 +258,11 @@ def import_leads(
                 writer.close()
             if transaction.is_active:
                 transaction.rollback()
+    if written and writer is not None and writer.erasures.erased:
+        # SQLite: checkpoint the WAL, which holds the erased values' old pages. PostgreSQL: the
+        # dead row versions are left for the next erasure job run to vacuum (a VACUUM of the
+        # leads table does not belong in every import).
+        clean_residue(engine, CHANGED_TABLES, vacuum=False)
     result = ImportResult(
         imported=tally.imported,
         updated=tally.updated,

@@ -33,6 +33,7 @@ __all__ = [
     "row_locator_after",
     "supports_skip_locked",
     "take_schema_lock",
+    "take_suppression_lock",
 ]
 
 
@@ -65,6 +66,25 @@ def take_schema_lock(conn: Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+
+
+# Arbitrary constant naming the lock between erasures and the end of imports.
+_SUPPRESSION_LOCK_KEY = 0x6C72_0002
+
+
+def take_suppression_lock(conn: Connection, *, shared: bool) -> None:
+    """Order erasures against the end of imports, for the rest of the transaction.
+
+    An erasure looks a subject's leads up and cannot see the leads an import has not committed
+    yet; the import checks its leads against the requests recorded while it ran, and commits,
+    under this lock taken exclusively, while erasures take it shared. So either the erasure
+    ran before that check (the import then sees its request and erases the new leads) or
+    after the commit (the erasure then sees them). PostgreSQL: a transaction-scoped advisory
+    lock. SQLite: its single writer orders them already.
+    """
+    if conn.dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.exec_driver_sql(f"SELECT {function}({_SUPPRESSION_LOCK_KEY})")
 
 
 def ids_condition(

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from retention.errors import DatabaseUnavailableError, SchemaNotCurrentError
+from retention.errors import DatabaseUnavailableError, RetentionError, SchemaNotCurrentError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -27,6 +27,7 @@ __all__ = [
     "check_schema_current",
     "create_store_engine",
     "current_revision",
+    "describe_error",
     "head_revision",
     "sqlite_path",
 ]
@@ -113,6 +114,17 @@ def create_store_engine(database: DatabaseSettings, *, must_exist: bool = True) 
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise DatabaseUnavailableError(f"cannot connect to {masked}: {reason}") from exc
     return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason that holds no personal data: our own messages, or the driver's
+    first line, never SQL parameters (they may hold the rows being written)."""
+    if isinstance(exc, RetentionError):
+        return str(exc)
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+        return f"database error: {first or type(exc).__name__}"
+    return f"unexpected {type(exc).__name__} (run with --traceback for details)"
 
 
 def alembic_config() -> Config:

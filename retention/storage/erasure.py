@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text, union
+from sqlalchemy import Connection, bindparam, select, text, union
 from sqlalchemy.sql.elements import TextClause
 
 from retention.domain.erasure import FIELD_COLUMNS
@@ -26,10 +26,12 @@ from retention.storage.types import UTCDateTime
 
 __all__ = [
     "ErasedLead",
+    "RowErasure",
     "erase_lead_rows",
     "fields_with_values",
     "held_lead_ids",
     "leads_keeping_values",
+    "subject_lead_ids",
     "unerased_lead_ids",
 ]
 
@@ -80,17 +82,33 @@ def _erased_contact(fields: Sequence[str]) -> str:
     return json.dumps({**dict.fromkeys(fields), "phoneNumbers": []})
 
 
+@dataclass(frozen=True, slots=True)
+class RowErasure:
+    erased: list[ErasedLead]  # erased by this call
+    busy: list[str]  # not erased: another transaction holds the row (PostgreSQL); retry later
+
+
 def erase_lead_rows(
     conn: Connection, lead_ids: Sequence[str], fields: Sequence[str], now: datetime
-) -> list[ErasedLead]:
+) -> RowErasure:
     """Erase those of `lead_ids` not erased yet (an erased lead is left as it is) and drop
-    their subject hashes: an erased lead no longer belongs to anyone. Returns the leads
-    erased, in no particular order."""
+    their subject hashes: an erased lead no longer belongs to anyone.
+
+    On PostgreSQL the rows are locked in lead id order and a row another transaction holds
+    (an import writing it, another erasure) is skipped, never waited for: no deadlock, no
+    erasure stuck behind a long import. Those are returned as `busy`.
+    """
     columns = [FIELD_COLUMNS[name] for name in fields if name in FIELD_COLUMNS]
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         no_phones = f"CAST('[]' AS {_column_type(conn, 'phone_numbers')})"
+        target = (
+            "lead_id IN (SELECT lead_id FROM leads WHERE lead_id = ANY(:ids) "
+            "AND erased_at IS NULL ORDER BY lead_id FOR UPDATE SKIP LOCKED)"
+        )
     else:
         no_phones = "'[]'"  # JSON text; a CAST to JSON would take NUMERIC affinity and give 0
+        target = "lead_id IN :ids AND erased_at IS NULL"
     assignments = [f"{column} = NULL" for column in columns] + [
         f"phone_numbers = {no_phones}",
         f"payload = {_payload_update(conn, fields)}",
@@ -100,20 +118,23 @@ def erase_lead_rows(
     statement = _bind_ids(
         conn,
         text(
-            f"UPDATE leads SET {', '.join(assignments)} "
-            f"WHERE {_ids_clause(conn)} AND erased_at IS NULL "
+            f"UPDATE leads SET {', '.join(assignments)} WHERE {target} "
             "RETURNING lead_id, category, portal"
         ).bindparams(bindparam("now", type_=UTCDateTime())),
     )
     erased: list[ErasedLead] = []
     params: dict[str, Any] = {"now": now}
-    if conn.dialect.name == "postgresql":
+    if postgres:
         params["erased_contact"] = _erased_contact(fields)
     for chunk in _chunks(lead_ids):
         rows = conn.execute(statement, {**params, "ids": list(chunk)})
         erased.extend(ErasedLead(*row) for row in rows)
     delete_lead_subjects(conn, [lead.lead_id for lead in erased])
-    return erased
+    busy: list[str] = []
+    if postgres and len(erased) < len(lead_ids):
+        done = {lead.lead_id for lead in erased}
+        busy = sorted(unerased_lead_ids(conn, [i for i in lead_ids if i not in done]))
+    return RowErasure(erased, busy)
 
 
 def _value_left_conditions(conn: Connection, fields: Sequence[str]) -> list[str]:
@@ -226,3 +247,27 @@ def held_lead_ids(conn: Connection, lead_ids: Collection[str], now: datetime) ->
         )
         held.update(row[0] for row in conn.execute(union(direct, by_subject)))
     return held
+
+
+def subject_lead_ids(
+    conn: Connection, subjects: Sequence[tuple[str, bytes, int]]
+) -> dict[str, int]:
+    """The leads (not erased: an erased lead has no subject hashes) of `subjects`, given as
+    (kind, hash, request id), each with the oldest of its subjects' requests."""
+    by_subject: dict[tuple[str, bytes], int] = {}
+    for kind, digest, request_id in subjects:
+        key = (kind, digest)
+        by_subject[key] = min(request_id, by_subject.get(key, request_id))
+    found: dict[str, int] = {}
+    hashes = sorted({digest for _, digest in by_subject})
+    for start in range(0, len(hashes), 1000):
+        rows = conn.execute(
+            select(
+                lead_subjects.c.lead_id, lead_subjects.c.kind, lead_subjects.c.subject_hash
+            ).where(lead_subjects.c.subject_hash.in_(hashes[start : start + 1000]))
+        ).all()
+        for lead_id, kind, digest in rows:
+            match = by_subject.get((kind, bytes(digest)))
+            if match is not None:
+                found[lead_id] = min(match, found.get(lead_id, match))
+    return found

@@ -7,7 +7,7 @@ after it completes: it is the suppression entry that erases the subject's leads 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,12 +34,14 @@ __all__ = [
     "OPEN_STATUSES",
     "RequestRow",
     "RequestUpdate",
+    "add_leads_erased",
     "insert_request",
     "list_requests",
     "lock_open_requests",
-    "newest_request_id",
     "open_requests_for",
+    "recent_subject_requests",
     "request_lead_ids",
+    "subject_request_count",
     "subject_requests",
     "suppressing_requests",
     "update_requests",
@@ -216,16 +218,45 @@ def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[i
     return found
 
 
-def newest_request_id(conn: Connection) -> int:
-    return int(conn.scalar(select(func.coalesce(func.max(erasure_requests.c.id), 0))) or 0)
+_BY_SUBJECT = erasure_requests.c.kind.in_(("email", "phone"))
+
+
+def subject_request_count(conn: Connection) -> int:
+    """How many email and phone requests exist (requests are never deleted)."""
+    return int(conn.scalar(select(func.count()).where(_BY_SUBJECT)) or 0)
+
+
+def recent_subject_requests(
+    conn: Connection, *, after_id: int, newest: int | None = None
+) -> list[tuple[int, str, bytes]]:
+    """(id, kind, hash) of the email and phone requests with an id above `after_id` (only
+    the `newest` ones, when given)."""
+    statement = (
+        select(erasure_requests.c.id, erasure_requests.c.kind, erasure_requests.c.subject_hash)
+        .where(_BY_SUBJECT, erasure_requests.c.id > after_id)
+        .order_by(erasure_requests.c.id.desc())
+    )
+    if newest is not None:
+        statement = statement.limit(newest)
+    return [(int(i), kind, bytes(digest)) for i, kind, digest in conn.execute(statement).all()]
+
+
+def add_leads_erased(conn: Connection, counts: Mapping[int, int]) -> None:
+    """Count leads erased later for a request's subject (suppression) in the request."""
+    if not counts:
+        return
+    conn.execute(
+        update(erasure_requests)
+        .where(erasure_requests.c.id == bindparam("request_id"))
+        .values(leads_erased=erasure_requests.c.leads_erased + bindparam("more")),
+        [{"request_id": request_id, "more": n} for request_id, n in sorted(counts.items())],
+    )
 
 
 def subject_requests(conn: Connection, *, limit: int) -> dict[tuple[str, bytes], int] | None:
     """Every email and phone request's (kind, hash) with its oldest request id: the
     suppression entries. None when there are more than `limit` of them."""
-    by_subject = erasure_requests.c.kind.in_(("email", "phone"))
-    count = conn.scalar(select(func.count()).where(by_subject))
-    if count is None or count > limit:
+    if subject_request_count(conn) > limit:
         return None
     rows = conn.execute(
         select(
@@ -233,7 +264,7 @@ def subject_requests(conn: Connection, *, limit: int) -> dict[tuple[str, bytes],
             erasure_requests.c.subject_hash,
             func.min(erasure_requests.c.id),
         )
-        .where(by_subject)
+        .where(_BY_SUBJECT)
         .group_by(erasure_requests.c.kind, erasure_requests.c.subject_hash)
     ).all()
     return {(kind, bytes(digest)): int(request_id) for kind, digest, request_id in rows}

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["PostgresResidueCleaner", "ResidueReport", "SQLiteResidueCleaner", "clean_residue"]
+__all__ = [
+    "PostgresResidueCleaner",
+    "ResidueReport",
+    "SQLiteResidueCleaner",
+    "clean_residue",
+    "residue_pending",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,14 @@ class PostgresResidueCleaner:
                 {"tables": list(tables)},
             )
         return int(value) if value is not None else None
+
+
+def residue_pending(engine: Engine, tables: Sequence[str]) -> bool:
+    """Whether a cleanup may have work: on SQLite always (a checkpoint of an empty WAL costs
+    nothing); on PostgreSQL when the tables have dead rows (as the statistics count them)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    return bool(PostgresResidueCleaner._dead_rows(engine, tables))
 
 
 def clean_residue(engine: Engine, tables: Sequence[str], *, vacuum: bool) -> ResidueReport:
