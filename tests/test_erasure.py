@@ -665,3 +665,104 @@ def test_fields_the_policy_adds_are_erased_from_the_stored_json(
     assert (outcome.status, outcome.leads_erased) == ("completed", 1)
     assert _lead_row(engine, "lead-000001").payload["contactRequest"]["nickname"] is None
     assert "Pseudo1" not in dump_text(engine)
+
+
+# --- after the review: holds at import, reuse, counts, residue of `erase` ----------------
+
+
+def test_a_held_lead_arriving_erased_upstream_is_erased_once_released(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    hold = json_out(run(["hold", "place", "--lead-id", "lead-000001", "--reason", "case 3",
+                         "--json"], environ))  # fmt: skip
+    upstream = with_contact(fresh_lead(1), firstName=None, lastName=None, gender=None,
+                            language=None, message=None, phoneNumbers=[])  # fmt: skip
+    run(["import", str(write_jsonl(tmp_path / "page.jsonl", [upstream]))], environ)
+    (request,) = _requests(engine)
+    assert (request.kind, request.source, request.status) == ("lead_id", "upstream", "deferred")
+    assert _lead_row(engine, "lead-000001").first_name == "Prenom1"
+    run(["hold", "release", str(hold["hold_id"])], environ)
+    document = json_out(run(["run", "erasure", "--json"], environ))
+    assert (document["completed"], document["leads_erased"]) == (1, 1)
+    assert all(value not in dump_text(engine) for value in _values_of(1))
+
+
+def test_a_held_lead_of_an_erased_subject_is_erased_once_the_hold_expires(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    run(["erase", "--email", "seeker.4@example.com"], environ)
+    run(["hold", "place", "--phone", "+33600000004", "--reason", "dispute",
+         "--until", "2026-02-01"], environ)  # fmt: skip
+    document = json_out(run(["import", str(write_jsonl(tmp_path / "l.jsonl", [fresh_lead(4)])),
+                             "--json"], environ))  # fmt: skip
+    assert (document["imported"], document["hold_skipped"], document["erased_on_import"]) == (
+        1, 1, 0,
+    )  # fmt: skip
+    deferred = [r for r in _requests(engine) if r.status == "deferred"]
+    assert [(r.kind, r.source) for r in deferred] == [("lead_id", "import")]
+    assert json_out(run(["run", "erasure", "--json"], environ))["deferred"] == 1
+    with freeze_time("2026-02-02T00:00:00+00:00"):  # the hold has expired
+        finished = json_out(run(["run", "erasure", "--json"], environ))
+    assert (finished["completed"], finished["leads_erased"]) == (1, 1)
+    assert _lead_row(engine, "lead-000004").erased_at is not None
+
+
+def test_erase_carries_out_the_open_request_of_the_subject_instead_of_a_new_one(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    queued = json_out(run(["requests", "add", "--email", "seeker.1@example.com", "--json"],
+                          environ))  # fmt: skip
+    document = json_out(_erase(environ, "--email", "SEEKER.1@example.com", "--json"))
+    assert document["request_id"] == queued["request_id"]
+    assert (document["status"], document["leads_erased"]) == ("completed", 1)
+    assert len(_requests(engine)) == 1
+
+
+def test_leads_suppressed_on_import_are_counted_in_their_request(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    run(["erase", "--email", "seeker.1@example.com"], environ)
+    later = [with_contact(fresh_lead(n), email="seeker.1@example.com") for n in (7, 8)]
+    run(["import", str(write_jsonl(tmp_path / "later.jsonl", later))], environ)
+    (request,) = _requests(engine)
+    assert request.leads_erased == 3
+    erased = [e for e in audit_rows(engine) if e.action == "lead.erased"]
+    assert [e.request_id for e in erased] == [request.id] * 3
+
+
+def test_a_single_erase_leaves_no_value_in_the_sqlite_files(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(n) for n in range(1, 30)])
+    document = json_out(_erase(environ, "--email", "seeker.5@example.com", "--json"))
+    residue = document["residue"]
+    if engine.dialect.name == "postgresql":
+        # Left to the next erasure run's VACUUM, and said so.
+        assert residue["action"] == "none" and residue["dead_rows"] >= 0
+        done = erasure_job(settings, engine)
+        assert done.residue is not None and done.residue.action == "vacuum"
+        return
+    assert residue == {"action": "wal_checkpoint", "dead_rows": None, "detail": None, "done": True}
+    database = Path(str(engine.url.database))
+    raw = b"".join(
+        path.read_bytes() for path in database.parent.glob(database.name + "*") if path.is_file()
+    )
+    assert all(value.encode() not in raw for value in _values_of(5))
+
+
+def test_a_verification_failure_makes_the_run_exit_1(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [fresh_lead(1)])
+    add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    _install_restoring_trigger(engine)
+    try:
+        result = run(["run", "erasure"], environ)
+    finally:
+        _drop_restoring_trigger(engine)
+    assert result.exit_code == 1
+    assert "1 erasure request(s) failed verification" in result.stderr
+    assert "Prenom1" not in result.stdout + result.stderr
