@@ -115,13 +115,9 @@ def test_each_erased_lead_has_one_event_naming_fields_not_values(
 ) -> None:
     seed(settings, engine, [fresh_lead(1)])
     request_id = json_out(_erase(environ, "--lead-id", "lead-000001", "--json"))["request_id"]
-    events = audit_rows(engine)
-    assert [e.action for e in events][-3:] == [
-        "request.received",
-        "lead.erased",
-        "request.completed",
-    ]
-    erased = events[-2]
+    events = [e for e in audit_rows(engine) if e.request_id == request_id]
+    assert [e.action for e in events] == ["request.received", "lead.erased", "request.completed"]
+    erased = events[1]
     assert (erased.lead_id, erased.request_id) == ("lead-000001", request_id)
     details = json.loads(erased.details)
     assert details["reason"] == "request" and "firstName" in details["fields"]
@@ -766,3 +762,24 @@ def test_a_verification_failure_makes_the_run_exit_1(
     assert result.exit_code == 1
     assert "1 erasure request(s) failed verification" in result.stderr
     assert "Prenom1" not in result.stdout + result.stderr
+
+
+def test_a_lead_id_names_the_seeker_behind_the_lead(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path
+) -> None:
+    same_email = with_contact(fresh_lead(2), email="seeker.1@example.com", phoneNumbers=[])
+    same_phone = with_contact(fresh_lead(3), phoneNumbers=[{"number": "+33600000001"}])
+    seed(settings, engine, [fresh_lead(1), same_email, same_phone, fresh_lead(4)])
+    document = json_out(_erase(environ, "--lead-id", "lead-000001", "--json"))
+    assert (document["status"], document["leads_erased"]) == ("completed", 3)
+    assert _lead_row(engine, "lead-000004").erased_at is None
+    # The lead's email and phone are remembered: a later lead of theirs is erased on arrival.
+    reference = f"from request {document['request_id']}"
+    derived = [r for r in _requests(engine) if r.reference == reference]
+    assert sorted(r.kind for r in derived) == ["email", "phone"]
+    assert all(r.status == "completed" and r.subject is None for r in derived)
+    later = with_contact(fresh_lead(9), email="other@example.com",
+                         phoneNumbers=[{"number": "06 00 00 00 01"}])  # fmt: skip
+    path = write_jsonl(tmp_path / "l.jsonl", [later])
+    assert json_out(run(["import", str(path), "--json"], environ))["erased_on_import"] == 1
+    assert verify_audit_chain(engine).ok

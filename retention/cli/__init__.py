@@ -84,7 +84,13 @@ class RetentionGroup(click.Group):
             original: BaseException = exc
         except OperationalError as exc:
             code = DatabaseUnavailableError.exit_code
-            message = f"database unavailable: {_driver_reason(exc)}"
+            reason = _driver_reason(exc)
+            if reason == "database is locked":  # SQLite, after busy_timeout_seconds
+                reason += (
+                    ": another process (an import or a job) kept writing to the store for "
+                    "longer than database.busy_timeout_seconds; nothing was changed, try again"
+                )
+            message = f"database unavailable: {reason}"
             original = exc
         except DBAPIError as exc:
             code, message, original = 1, f"database error: {_driver_reason(exc)}", exc

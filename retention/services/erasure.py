@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft, canonical_details
-from retention.domain.erasure import due_date, erased_details
+from retention.domain.erasure import REQUEST_STATUSES, due_date, erased_details
 from retention.errors import InputError, VerificationError
 from retention.services.subjects import RequestSubject, request_subject_of
 from retention.storage.audit import append_events
@@ -169,7 +169,8 @@ def _carry_out(
     up again by the next run.
     """
     take_suppression_lock(conn, shared=True)
-    leads_of = request_lead_ids(conn, requests)
+    found = request_lead_ids(conn, requests)
+    leads_of = found.leads
     wanted = list(dict.fromkeys(lead_id for ids in leads_of.values() for lead_id in ids))
     held = held_lead_ids(conn, wanted, now) if wanted and active_holds_exist(conn, now) else set()
     erasure = erase_leads(conn, [i for i in wanted if i not in held], fields, now=now)
@@ -226,8 +227,36 @@ def _carry_out(
             )
         )
     update_requests(conn, changes)
+    for request in requests:
+        events += _suppress_subjects_of_lead(conn, request, found.subjects.get(request.id, set()),
+                                             now=now, run_id=run_id)  # fmt: skip
     append_events(conn, events)
     return outcomes
+
+
+def _suppress_subjects_of_lead(
+    conn: Connection, request: RequestRow, subjects: set[tuple[str, bytes]], *,
+    now: datetime, run_id: int | None,
+) -> list[EventDraft]:  # fmt: skip
+    """A lead-id request also suppresses the seeker behind the lead: each of the lead's email
+    and phone subjects without a request of its own gets one, completed at once (reference
+    `from request N`), so their leads imported later are erased on arrival."""
+    if not subjects:
+        return []
+    known = open_requests_for(conn, subjects, statuses=REQUEST_STATUSES)
+    events: list[EventDraft] = []
+    for kind, digest in sorted(subjects - set(known)):
+        request_id = insert_request(
+            conn, kind=kind, subject_hash=digest, subject=None, received_at=request.received_at,
+            due_at=request.due_at, source=request.source, reference=f"from request {request.id}",
+            status="completed", completed_at=now,
+        )  # fmt: skip
+        events.append(received_event(request_id, kind, request.source, request.due_at, now))
+        details = canonical_details({"from_request": request.id, "held": 0, "leads_erased": 0})
+        events.append(
+            EventDraft(now, "request.completed", details, run_id=run_id, request_id=request_id)
+        )
+    return events
 
 
 def _record_failure(
@@ -345,7 +374,7 @@ def _result(
 def _preview(
     conn: Connection, requests: Sequence[RequestRow], fields: Sequence[str], now: datetime
 ) -> list[RequestOutcome]:
-    leads_of = request_lead_ids(conn, requests)
+    leads_of = request_lead_ids(conn, requests).leads
     wanted = list(dict.fromkeys(i for ids in leads_of.values() for i in ids))
     held = held_lead_ids(conn, wanted, now) if wanted and active_holds_exist(conn, now) else set()
     outcomes = []

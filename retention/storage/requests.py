@@ -32,6 +32,7 @@ from retention.storage.schema import erasure_requests, lead_subjects, leads
 
 __all__ = [
     "OPEN_STATUSES",
+    "RequestLeads",
     "RequestRow",
     "RequestUpdate",
     "add_leads_erased",
@@ -127,10 +128,13 @@ def insert_request(
 
 
 def open_requests_for(
-    conn: Connection, subjects: Collection[tuple[str, bytes]]
+    conn: Connection,
+    subjects: Collection[tuple[str, bytes]],
+    *,
+    statuses: Sequence[str] = OPEN_STATUSES,
 ) -> dict[tuple[str, bytes], int]:
-    """The oldest open request (pending, deferred or failed) of each of `subjects` (kind,
-    hash) that has one."""
+    """The oldest request in `statuses` (by default an open one: pending, deferred or
+    failed) of each of `subjects` (kind, hash) that has one."""
     found: dict[tuple[str, bytes], int] = {}
     items = list(subjects)
     for start in range(0, len(items), 500):
@@ -138,7 +142,7 @@ def open_requests_for(
         rows = conn.execute(
             select(erasure_requests.c.kind, erasure_requests.c.subject_hash, erasure_requests.c.id)
             .where(
-                erasure_requests.c.status.in_(OPEN_STATUSES),
+                erasure_requests.c.status.in_(list(statuses)),
                 or_(
                     *(
                         and_(
@@ -185,37 +189,61 @@ def lock_open_requests(
     return [_request_row(row) for row in conn.execute(statement).all()]
 
 
-def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> dict[int, list[str]]:
-    """For each request, the leads of its subject not erased yet, in lead id order: through
-    the subject hashes for an email or phone, the lead itself for a lead id."""
+@dataclass(frozen=True, slots=True)
+class RequestLeads:
+    # For each request, the leads of its subject not erased yet, in lead id order.
+    leads: dict[int, list[str]]
+    # For each lead-id request, the email and phone subjects (kind, hash) of that lead.
+    subjects: dict[int, set[tuple[str, bytes]]]
+
+
+def _leads_of_subjects(conn: Connection, hashes: Collection[bytes]) -> list[tuple[str, bytes, str]]:
+    """(kind, hash, lead id) of the not-erased leads carrying any of `hashes`."""
+    ordered = sorted(hashes)
+    found: list[tuple[str, bytes, str]] = []
+    for start in range(0, len(ordered), 1000):
+        rows = conn.execute(
+            select(lead_subjects.c.kind, lead_subjects.c.subject_hash, lead_subjects.c.lead_id)
+            .where(lead_subjects.c.subject_hash.in_(ordered[start : start + 1000]))
+            .order_by(lead_subjects.c.lead_id)
+        ).all()
+        found.extend((kind, bytes(digest), lead_id) for kind, digest, lead_id in rows)
+    return found
+
+
+def request_lead_ids(conn: Connection, requests: Sequence[RequestRow]) -> RequestLeads:
+    """The leads of each request's subject: through the subject hashes for an email or a
+    phone; for a lead id, the lead and every lead sharing its email or a phone number (the
+    seeker behind the lead)."""
     found: dict[int, list[str]] = {request.id: [] for request in requests}
     by_subject: dict[tuple[str, bytes], list[int]] = {}
     for request in requests:
         if request.kind != "lead_id":
-            by_subject.setdefault((request.kind, bytes(request.subject_hash)), []).append(
-                request.id
-            )
-    hashes = sorted({digest for _, digest in by_subject})
-    for start in range(0, len(hashes), 1000):
-        rows = conn.execute(
-            select(lead_subjects.c.kind, lead_subjects.c.subject_hash, lead_subjects.c.lead_id)
-            .where(lead_subjects.c.subject_hash.in_(hashes[start : start + 1000]))
-            .order_by(lead_subjects.c.lead_id)
-        )
-        for kind, digest, lead_id in rows.all():
-            for request_id in by_subject.get((kind, bytes(digest)), ()):
-                if lead_id not in found[request_id]:
-                    found[request_id].append(lead_id)
+            key = (request.kind, bytes(request.subject_hash))
+            by_subject.setdefault(key, []).append(request.id)
+    derived: dict[int, set[tuple[str, bytes]]] = {}
     by_lead = {r.subject: r.id for r in requests if r.kind == "lead_id" and r.subject}
     if by_lead:
-        lead_rows = conn.scalars(
+        present = conn.scalars(
             select(leads.c.lead_id).where(
                 ids_condition(conn, leads.c.lead_id, list(by_lead)), leads.c.erased_at.is_(None)
             )
-        )
-        for lead_id in lead_rows:
+        ).all()
+        for lead_id in present:
             found[by_lead[lead_id]].append(lead_id)
-    return found
+        subject_rows = conn.execute(
+            select(lead_subjects.c.lead_id, lead_subjects.c.kind, lead_subjects.c.subject_hash)
+            .where(ids_condition(conn, lead_subjects.c.lead_id, list(present)))
+        ).all() if present else []  # fmt: skip
+        for lead_id, kind, digest in subject_rows:
+            request_id = by_lead[lead_id]
+            derived.setdefault(request_id, set()).add((kind, bytes(digest)))
+            by_subject.setdefault((kind, bytes(digest)), []).append(request_id)
+    for kind, digest, lead_id in _leads_of_subjects(conn, {d for _, d in by_subject}):
+        for request_id in by_subject.get((kind, digest), ()):
+            if lead_id not in found[request_id]:
+                found[request_id].append(lead_id)
+    return RequestLeads(found, derived)
 
 
 _BY_SUBJECT = erasure_requests.c.kind.in_(("email", "phone"))
