@@ -127,3 +127,25 @@ def test_demo_builds_a_store_purges_and_erases(tmp_path: Path) -> None:
     other.write_bytes(b"")
     refused = run(["demo", "--path", str(other)], {})
     assert refused.exit_code == 2 and "not a demo store" in refused.stderr
+
+
+def test_a_store_locked_by_another_writer_is_a_clear_exit_3(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "busy.db"
+    env = {
+        "RETENTION_DATABASE_URL": f"sqlite:///{path}",
+        "RETENTION_DATABASE_BUSY_TIMEOUT_SECONDS": "0.2",
+        "RETENTION_SUBJECT_KEY": "k" * 40,
+    }
+    assert run(["db", "upgrade"], env).exit_code == 0
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        result = run(["erase", "--email", "someone@example.com"], env)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: database unavailable: database is locked: another")
+    assert "someone" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
