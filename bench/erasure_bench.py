@@ -272,8 +272,9 @@ def build(backend: Backend, args: argparse.Namespace, now: datetime) -> float:
 
 
 def floor(backend: Backend, now: datetime) -> tuple[float, int]:
-    url = backend.url("floor")
-    engine = create_engine(url)
+    # The store's own engine: the same SQLite pragmas (secure_delete, WAL, synchronous) as
+    # the job's.
+    engine = create_store_engine(settings_for(backend.url("floor")).database)
     sql = backend.floor_sql(engine)
     with engine.connect() as conn:
         conn.execute(text("CREATE TEMPORARY TABLE floor_ids (lead_id VARCHAR(200) PRIMARY KEY)"))
