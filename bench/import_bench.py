@@ -33,8 +33,8 @@ What it does:
    peak RSS (`os.wait4` rusage of that pid) are recorded. For JSON Lines the same file is then
    imported a second time into the same store: "re-import (updates)".
 3. Prints a summary table (wall time, leads/s, peak RSS, CPU of the client, of PostgreSQL and of
-   anything else, flagging runs disturbed by other processes) and the ratio of the PostgreSQL JSON Lines throughput to the
-   10,000 leads/s target.
+   anything else, flagging runs disturbed by other processes) and the ratio of the PostgreSQL
+   JSON Lines throughput to the 10,000 leads/s target.
 
 The PostgreSQL schema `retention_bench` is dropped at the end. Nothing here asserts timings.
 """

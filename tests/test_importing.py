@@ -120,6 +120,26 @@ def test_same_lead_twice_in_one_import_keeps_the_last(
     assert _lead_row(engine, "lead-000001").first_name == "Dernier"
 
 
+def test_lead_again_in_a_later_batch_of_the_same_import_is_rewritten(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    # Batches [1, 2] and [3, 1']: the second holds a lead the first wrote, so it is upserted.
+    newer = with_contact(make_lead(1), email="later.address@example.com", phoneNumbers=[])
+    path = write_jsonl(tmp_path / "again.jsonl", [make_lead(1), make_lead(2), make_lead(3), newer])
+    result = _import(_small_batches(settings), engine, [path])
+    assert (result.imported, result.updated) == (3, 1)
+    assert _lead_row(engine, "lead-000001").email == "later.address@example.com"
+    with engine.connect() as conn:
+        subjects = conn.execute(
+            select(lead_subjects.c.lead_id, lead_subjects.c.kind).order_by(
+                lead_subjects.c.lead_id, lead_subjects.c.kind
+            )
+        ).all()
+    expected = {("lead-000001", "email")}
+    expected |= {(f"lead-00000{n}", kind) for n in (2, 3) for kind in ("email", "phone")}
+    assert set(map(tuple, subjects)) == expected and len(subjects) == len(expected)
+
+
 def test_an_erased_lead_is_not_rewritten_with_contact_data(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:

@@ -160,7 +160,7 @@ class _BatchWriter:
         outcome = self._writer.upsert(conn, [row for row, _ in rows])
         written = set(outcome.written)
         # After the upsert, whose row locks serialize concurrent imports of a lead.
-        delete_lead_subjects(conn, outcome.written)
+        delete_lead_subjects(conn, outcome.replaced)
         bulk_insert(
             conn,
             "lead_subjects",
