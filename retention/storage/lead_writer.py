@@ -13,16 +13,16 @@ processing is bypassed: rows arrive with their JSON already serialized.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _encode_string  # what json.dumps uses
 from typing import Any, Protocol
 
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection
 
-from retention.domain.lead import Lead
+from retention.domain.lead import Lead, PhoneNumber
 from retention.storage.leads import existing_lead_ids
 from retention.storage.types import sqlite_datetime_text
 
@@ -33,6 +33,7 @@ __all__ = [
     "UpsertOutcome",
     "lead_row",
     "lead_writer",
+    "phone_numbers_json",
 ]
 
 COLUMNS = (
@@ -52,13 +53,32 @@ _UPSERT_TAIL = (
 Row = tuple[Any, ...]
 
 
+def _json_value(value: str | bool | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _encode_string(value)
+
+
+def phone_numbers_json(phones: Sequence[PhoneNumber]) -> str:
+    """`[{"type": ..., "number": ..., "verified": ...}, ...]` as compact JSON text, exactly as
+    json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes it, several times
+    faster (tests/test_lead_writer.py)."""
+    return (
+        "["
+        + ",".join(
+            f'{{"type":{_json_value(p.type)},"number":{_json_value(p.number)},'
+            f'"verified":{_json_value(p.verified)}}}'
+            for p in phones
+        )
+        + "]"
+    )
+
+
 def lead_row(lead: Lead, payload: str, now: datetime) -> Row:
     """The lead's values in COLUMNS order; `payload` is its JSON text as received."""
-    phones = json.dumps(
-        [{"type": p.type, "number": p.number, "verified": p.verified} for p in lead.phone_numbers],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    phones = phone_numbers_json(lead.phone_numbers)
     return (
         lead.lead_id, lead.category, lead.portal, lead.ingestion_date, lead.ttl,
         lead.first_name, lead.last_name, lead.name, lead.gender, lead.email, lead.language,
@@ -139,7 +159,12 @@ class PostgresLeadWriter:
             set_json_dumps(_json_text, cursor)
             if not self._started:
                 self._start(cursor)
-            cursor.execute("SELECT 1 FROM leads WHERE lead_id = ANY(%s) LIMIT 1", (ids,))
+            # One text parameter rather than an array of 2,000 (psycopg dumps those slowly);
+            # a lead id is printable, so it never holds the separator.
+            cursor.execute(
+                "SELECT 1 FROM leads WHERE lead_id = ANY(string_to_array(%s, chr(31))) LIMIT 1",
+                ("\x1f".join(ids),),
+            )
             if cursor.fetchone() is None:
                 # None is in the store, and no other import can add one before we commit.
                 self._copy(cursor, "leads", rows)
