@@ -132,8 +132,9 @@ _BINARY_TYPES = (
     "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "text", "text",
     "text", "text", "text", "bool", "jsonb", "json", "timestamptz", "timestamptz",
 )  # fmt: skip
-# Arbitrary constant naming the import lock among this database's advisory locks.
-_IMPORT_LOCK_KEY = 0x6C72_0002
+# Arbitrary constant naming the import lock among this database's advisory locks (0x6C72_0001:
+# schema upgrades; 0x6C72_0002: erasures' suppression lock).
+_IMPORT_LOCK_KEY = 0x6C72_0003
 
 
 def _json_text(text: str) -> str:
