@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import json
 from datetime import timedelta
@@ -118,6 +119,26 @@ def test_same_lead_twice_in_one_import_keeps_the_last(
     )
     assert (result.imported, result.updated) == (2, 1)
     assert _lead_row(engine, "lead-000001").first_name == "Dernier"
+
+
+def test_lead_again_in_a_later_batch_of_the_same_import_is_rewritten(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    # Batches [1, 2] and [3, 1']: the second holds a lead the first wrote, so it is upserted.
+    newer = with_contact(make_lead(1), email="later.address@example.com", phoneNumbers=[])
+    path = write_jsonl(tmp_path / "again.jsonl", [make_lead(1), make_lead(2), make_lead(3), newer])
+    result = _import(_small_batches(settings), engine, [path])
+    assert (result.imported, result.updated) == (3, 1)
+    assert _lead_row(engine, "lead-000001").email == "later.address@example.com"
+    with engine.connect() as conn:
+        subjects = conn.execute(
+            select(lead_subjects.c.lead_id, lead_subjects.c.kind).order_by(
+                lead_subjects.c.lead_id, lead_subjects.c.kind
+            )
+        ).all()
+    expected = {("lead-000001", "email")}
+    expected |= {(f"lead-00000{n}", kind) for n in (2, 3) for kind in ("email", "phone")}
+    assert set(map(tuple, subjects)) == expected and len(subjects) == len(expected)
 
 
 def test_an_erased_lead_is_not_rewritten_with_contact_data(
@@ -283,3 +304,13 @@ def test_concurrent_imports_of_the_same_new_leads_both_succeed(
     assert [r.imported + r.updated for r in results] == [800, 800]
     dump = snapshot(engine)
     assert len(dump["leads"]) == 801 and len(dump["lead_subjects"]) == 1602
+
+
+def test_the_garbage_collector_threshold_is_restored(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    before = gc.get_threshold()
+    _import(settings, engine, [write_jsonl(tmp_path / "one.jsonl", [make_lead(1)])])
+    path = write_jsonl(tmp_path / "two.jsonl", [make_lead(2), make_lead(3)])
+    run_concurrently(lambda: _import(settings, engine, [path]), 2)
+    assert gc.get_threshold() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 from retention.domain.lead import Lead
 from retention.domain.normalize import normalize_email, normalize_phone, region_for_country
@@ -15,7 +16,14 @@ SUBJECT_KINDS = ("email", "phone")
 
 def subject_hash(key: bytes, kind: str, normalized: str) -> bytes:
     """HMAC-SHA256 of `kind:normalized` under `key` (32 bytes)."""
-    return hmac.digest(key, f"{kind}:{normalized}".encode(), "sha256")
+    keyed = _keyed_hmac(key).copy()  # the key's padding is hashed once, not per subject
+    keyed.update(f"{kind}:{normalized}".encode())
+    return keyed.digest()
+
+
+@lru_cache(maxsize=8)
+def _keyed_hmac(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def key_fingerprint(key: bytes) -> str:

@@ -165,6 +165,15 @@ def _phone_numbers(value: Any) -> tuple[PhoneNumber, ...]:
         raise LeadFieldError(path, "must be a list")
     phones = []
     for index, item in enumerate(value):
+        if type(item) is dict:  # the common case, valid, checked without building paths
+            kind, number, verified = item.get("type"), item.get("number"), item.get("verified")
+            if (
+                (kind is None or (type(kind) is str and kind in PHONE_TYPES))
+                and (number is None or type(number) is str)
+                and (verified is None or type(verified) is bool)
+            ):
+                phones.append(PhoneNumber(type=kind, number=number, verified=verified))
+                continue
         item_path = f"{path}[{index}]"
         if not isinstance(item, dict):
             raise LeadFieldError(item_path, "must be an object")

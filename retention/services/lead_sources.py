@@ -58,6 +58,17 @@ def _plain(text: str) -> bool:
     return "\\u" not in text or _SUSPICIOUS.search(text) is None
 
 
+def _loads(text: str) -> Any:
+    """json.loads of stripped text, without its wrapper's second whitespace scan."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except json.JSONDecodeError:
+        end = -1
+    if end != len(text):
+        return json.loads(text)  # raises json.loads' own error for this text
+    return value
+
+
 def _record(source: str, position: str, value: Any, text: str) -> SourceRecord:
     return SourceRecord(source, position, value=value, text=text, plain_text=_plain(text))
 
@@ -195,7 +206,7 @@ def _read_json_lines(
             continue
         position = f"line {line_no}"
         try:
-            value = json.loads(text)
+            value = _loads(text)
         except json.JSONDecodeError as exc:
             yield SourceRecord(source, position, error=f"not valid JSON ({exc.msg})")
             continue

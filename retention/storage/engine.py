@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from retention.config import DatabaseSettings
 
 # The newest migration in retention/migrations/versions (tests/test_migrations.py checks).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 __all__ = [
     "READ_ONLY",

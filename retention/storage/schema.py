@@ -65,7 +65,8 @@ leads = Table(
     Column("message", Text),
     Column("is_owner", Boolean),
     Column("phone_numbers", JSONDocument(), nullable=False),
-    Column("payload", JSONDocument(), nullable=False),
+    # The upstream object as received: json (text) on PostgreSQL, see JSONDocument.
+    Column("payload", JSONDocument(binary=False), nullable=False),
     Column("imported_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("erased_at", UTCDateTime()),

@@ -35,14 +35,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class JSONDocument(TypeDecorator[Any]):
-    """A JSON document: jsonb on PostgreSQL (queryable, updatable in place), JSON text on SQLite."""
+    """A JSON document, read back as Python values: jsonb on PostgreSQL (queryable, updatable
+    in place), JSON text on SQLite.
+
+    `binary=False`: json on PostgreSQL, the text as written (checked, not parsed into jsonb),
+    for large documents written far more often than queried inside; `payload::jsonb` gives
+    the jsonb functions, and a jsonb value assigned to the column is cast back implicitly.
+    """
 
     impl = JSON
     cache_ok = True
 
+    def __init__(self, *, binary: bool = True) -> None:
+        super().__init__()
+        self.binary = binary
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
+            return dialect.type_descriptor(JSONB() if self.binary else JSON())
         return dialect.type_descriptor(JSON())
 
 
