@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-import phonenumbers
+from functools import cache
+from types import ModuleType
 
 __all__ = [
     "PORTAL_REGIONS",
@@ -21,9 +21,19 @@ PORTAL_REGIONS = {"FRA": "FR", "DEU": "DE", "BEL": "BE", "AUT": "AT"}
 _DIGITS = frozenset("0123456789")
 
 
+@cache
+def _phonenumbers() -> ModuleType:
+    """The phonenumbers library, imported on first use: a command that never meets a phone
+    number (`retention erase --email`) starts without loading it."""
+    import phonenumbers
+
+    return phonenumbers
+
+
 def _national_lengths() -> dict[str, frozenset[int]]:
     """Country calling code -> the national number lengths phonenumbers deems possible, for
     the portals' countries (each code of a single region)."""
+    phonenumbers = _phonenumbers()
     lengths = {}
     for region in PORTAL_REGIONS.values():
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -35,11 +45,13 @@ def _national_lengths() -> dict[str, frozenset[int]]:
     return lengths
 
 
-_NATIONAL_LENGTHS = _national_lengths()
-# `+`, a portal country's calling code and a national number without a leading 0, in ASCII.
-_CANONICAL_E164 = re.compile(
-    r"\+(" + "|".join(sorted(_NATIONAL_LENGTHS)) + r")([1-9][0-9]*)", re.ASCII
-)
+@cache
+def _canonical_e164() -> tuple[dict[str, frozenset[int]], re.Pattern[str]]:
+    """The national lengths, and `+`, a portal country's calling code and a national number
+    without a leading 0, in ASCII."""
+    lengths = _national_lengths()
+    pattern = re.compile(r"\+(" + "|".join(sorted(lengths)) + r")([1-9][0-9]*)", re.ASCII)
+    return lengths, pattern
 
 
 def region_for_country(country: str) -> str | None:
@@ -60,6 +72,7 @@ def normalize_phone(value: str, region: str | None) -> str | None:
     text = unicodedata.normalize("NFKC", value).strip()
     if not text:
         return None
+    phonenumbers = _phonenumbers()
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -75,8 +88,9 @@ def is_canonical_e164(value: str) -> bool:
     """Whether `value` is already the E.164 form normalize_phone gives for it, whatever the
     region: a portal country's number, of a length possible there, with no national prefix.
     phonenumbers then keeps the calling code and the national number as they are."""
-    match = _CANONICAL_E164.fullmatch(value)
-    return match is not None and len(match[2]) in _NATIONAL_LENGTHS[match[1]]
+    lengths, pattern = _canonical_e164()
+    match = pattern.fullmatch(value)
+    return match is not None and len(match[2]) in lengths[match[1]]
 
 
 def is_international(value: str) -> bool:

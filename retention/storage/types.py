@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = ["JSONDocument", "UTCDateTime", "sqlite_datetime_text"]
@@ -52,6 +51,10 @@ class JSONDocument(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
+            # Imported here: the PostgreSQL dialect package pulls in asyncio, which a SQLite
+            # store never needs.
+            from sqlalchemy.dialects.postgresql import JSONB
+
             return dialect.type_descriptor(JSONB() if self.binary else JSON())
         return dialect.type_descriptor(JSON())
 
