@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import io
 import json
 from datetime import timedelta
@@ -304,13 +303,3 @@ def test_concurrent_imports_of_the_same_new_leads_both_succeed(
     assert [r.imported + r.updated for r in results] == [800, 800]
     dump = snapshot(engine)
     assert len(dump["leads"]) == 801 and len(dump["lead_subjects"]) == 1602
-
-
-def test_the_garbage_collector_threshold_is_restored(
-    settings: Settings, engine: Engine, tmp_path: Path
-) -> None:
-    before = gc.get_threshold()
-    _import(settings, engine, [write_jsonl(tmp_path / "one.jsonl", [make_lead(1)])])
-    path = write_jsonl(tmp_path / "two.jsonl", [make_lead(2), make_lead(3)])
-    run_concurrently(lambda: _import(settings, engine, [path]), 2)
-    assert gc.get_threshold() == before

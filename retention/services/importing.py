@@ -7,13 +7,10 @@ whole, so the store is exactly as it was.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -207,34 +204,6 @@ class _BatchWriter:
         logger.debug("wrote a batch of %d leads", len(rows))
 
 
-# Allocations between collections of the youngest generation during an import (default 700).
-_IMPORT_GC_THRESHOLD = 50_000
-_gc_lock = threading.Lock()
-_gc_imports = 0
-_gc_saved = gc.get_threshold()
-
-
-@contextmanager
-def _rarer_collections() -> Iterator[None]:
-    """An import keeps a few thousand parsed leads alive at a time, trees of dicts and lists
-    without reference cycles: at the default threshold the cyclic garbage collector ran every
-    few leads and kept re-scanning them, about 15% of the import's CPU. The threshold is
-    process-wide: raised by the first import running, restored when the last one ends."""
-    global _gc_imports, _gc_saved
-    with _gc_lock:
-        if _gc_imports == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], _IMPORT_GC_THRESHOLD), *_gc_saved[1:])
-        _gc_imports += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_imports -= 1
-            if _gc_imports == 0:
-                gc.set_threshold(*_gc_saved)
-
-
 def import_leads(
     settings: Settings,
     engine: Engine,
@@ -249,7 +218,7 @@ def import_leads(
     batch_size = settings.imports.batch_size
     limit = settings.imports.max_errors_listed
 
-    with _rarer_collections(), engine.connect() as conn:
+    with engine.connect() as conn:
         transaction = conn.begin()
         writer: _BatchWriter | None = None
         try:
