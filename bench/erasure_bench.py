@@ -346,8 +346,11 @@ def single_erase(backend: Backend) -> list[float]:
 
 def run_backend(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
-    build_seconds = build(backend, args, now)
-    log(f"{backend.name}: store built in {build_seconds:.0f} s; copying")
+    if args.reuse:
+        log(f"{backend.name}: reusing the store built by an earlier --keep run")
+    else:
+        build_seconds = build(backend, args, now)
+        log(f"{backend.name}: store built in {build_seconds:.0f} s; copying")
     backend.copy("template", "floor")
     backend.copy("template", "job")
     backend.quiesce(backend.url("floor"))
@@ -405,6 +408,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="an admin URL (CREATE DATABASE)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the template store of an earlier --keep run (same --workdir, --leads, "
+        "--requests) instead of building it again",
+    )
     args = parser.parse_args(argv)
     if args.leads < args.requests * 3 * SPREAD:
         parser.error(f"--leads must be at least {args.requests * 3 * SPREAD} for --requests")

@@ -243,15 +243,15 @@ def test_dry_run_lists_leads_and_fields_and_records_nothing(
 # --- verification -----------------------------------------------------------------------
 
 
-def _install_restoring_trigger(engine: Engine) -> None:
-    """A rogue trigger that puts lead-000001's first name back after every update: the kind
-    of thing the verification exists to catch."""
+def _install_restoring_trigger(engine: Engine, column: str = "first_name") -> None:
+    """A rogue trigger that puts lead-000001's `column` (a name, or the stored JSON) back
+    after every update: the kind of thing the verification exists to catch."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(
                 text(
                     "CREATE FUNCTION restore_name() RETURNS trigger AS $$ BEGIN "
-                    "IF OLD.lead_id = 'lead-000001' THEN NEW.first_name := OLD.first_name; END IF; "
+                    f"IF OLD.lead_id = 'lead-000001' THEN NEW.{column} := OLD.{column}; END IF; "
                     "RETURN NEW; END $$ LANGUAGE plpgsql"
                 )
             )
@@ -266,7 +266,7 @@ def _install_restoring_trigger(engine: Engine) -> None:
                 text(
                     "CREATE TRIGGER restore_name AFTER UPDATE ON leads "
                     "WHEN NEW.lead_id = 'lead-000001' "
-                    "BEGIN UPDATE leads SET first_name = OLD.first_name "
+                    f"BEGIN UPDATE leads SET {column} = OLD.{column} "
                     "WHERE lead_id = NEW.lead_id; END"
                 )
             )
@@ -281,11 +281,12 @@ def _drop_restoring_trigger(engine: Engine) -> None:
             conn.execute(text("DROP TRIGGER restore_name"))
 
 
+@pytest.mark.parametrize("kept", ["first_name", "payload"])
 def test_a_failed_verification_fails_the_request_and_changes_no_lead(
-    settings: Settings, engine: Engine, environ: dict[str, str]
+    settings: Settings, engine: Engine, environ: dict[str, str], kept: str
 ) -> None:
     seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
-    _install_restoring_trigger(engine)
+    _install_restoring_trigger(engine, kept)
     try:
         leads_before = snapshot(engine)["leads"]
         result = _erase(environ, "--email", "seeker.1@example.com", "--json")

@@ -19,7 +19,6 @@ from datetime import datetime
 from json.encoder import encode_basestring as _encode_string  # what json.dumps uses
 from typing import Any, Protocol
 
-from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection
 
 from retention.domain.lead import Lead, PhoneNumber
@@ -155,6 +154,9 @@ class PostgresLeadWriter:
         driver = conn.connection.driver_connection
         assert driver is not None
         ids = [row[0] for row in rows]
+        # Imported here: a SQLite store never loads the PostgreSQL driver.
+        from psycopg.types.json import set_json_dumps
+
         with driver.cursor() as cursor:
             # The JSON columns' values are JSON text already: dump them as they are.
             set_json_dumps(_json_text, cursor)
