@@ -4,19 +4,23 @@ Run by hand, never by the test suite (it builds stores of a million leads):
 
     /work/venv/bin/python bench/erasure_bench.py                      # both backends
     /work/venv/bin/python bench/erasure_bench.py --backends sqlite --leads 100000
+    # PostgreSQL job timed with 1 and with 2 workers, on the store of an earlier --keep run:
+    /work/venv/bin/python bench/erasure_bench.py --backends postgresql --workers 1,2 \
+        --workdir /tmp/ebench --keep --reuse
 
 What it does, per backend:
 
 1. Builds a store of `--leads` synthetic leads (default 1,000,000, ~1.7 KB of JSON each) through
    the real import, with `--requests` seekers (default 10,000) owning 3 leads each, spread over
    the store, and 20 more such seekers for the single-erase timing. Queues one erasure request
-   per seeker (a CSV file through the real `requests import`). The store is then copied twice
-   (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE).
+   per seeker (a CSV file through the real `requests import`). Each measurement runs on a copy
+   of that store (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE).
 2. Floor, on the first copy: one set-based UPDATE of the same rows, columns and JSON (the
    policy's columns null, phone_numbers and payload.contactRequest.phoneNumbers [], the
    policy's payload fields null, erased_at set), given the lead ids, and its commit.
-3. Job, on the second copy: `process_requests` (what `retention run erasure` does: every
-   request, its leads found through the subject hashes, held leads checked, the leads erased,
+3. Job, on another copy (a fresh one for each `--workers` count; by default the config's
+   `erasure.workers`, 2 on PostgreSQL): `process_requests` (what `retention run erasure` does:
+   every request, its leads found through the subject hashes, held leads checked, the leads erased,
    read back and verified, one audit event per lead and per request), timed in-process; then
    the residue step (SQLite WAL checkpoint, PostgreSQL VACUUM of the changed tables), timed
    apart. The ratio is floor seconds / job seconds (the target: at least 0.5).
@@ -30,6 +34,7 @@ Nothing here asserts timings. Stores are removed at the end unless --keep.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -54,6 +59,7 @@ from retention.services.importing import import_leads  # noqa: E402
 from retention.services.lead_sources import SourceRecord  # noqa: E402
 from retention.services.requests import import_requests  # noqa: E402
 from retention.services.schema import upgrade_schema  # noqa: E402
+from retention.storage.dialect import concurrent_workers  # noqa: E402
 from retention.storage.engine import create_store_engine  # noqa: E402
 from retention.storage.residue import clean_residue  # noqa: E402
 
@@ -301,8 +307,12 @@ def _bind_now(backend: Backend, now: datetime) -> Any:
     return now
 
 
-def job(backend: Backend, now: datetime) -> dict[str, Any]:
+def job(backend: Backend, now: datetime, workers: int | None) -> dict[str, Any]:
     settings = settings_for(backend.url("job"))
+    if workers is not None:
+        settings = dataclasses.replace(
+            settings, erasure=dataclasses.replace(settings.erasure, workers=workers)
+        )
     engine = create_store_engine(settings.database)
     started = time.perf_counter()
     result = process_requests(settings, engine, now=now, run_id=None)
@@ -321,6 +331,7 @@ def job(backend: Backend, now: datetime) -> dict[str, Any]:
         "leads_erased": result.leads_erased,
         "batches": result.batches,
         "residue": residue.as_dict(),
+        "workers": concurrent_workers(engine, settings.erasure.workers),
     }
 
 
@@ -344,7 +355,7 @@ def single_erase(backend: Backend) -> list[float]:
     return times
 
 
-def run_backend(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+def run_backend(backend: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
     now = datetime.now(UTC).replace(microsecond=0)
     if args.reuse:
         log(f"{backend.name}: reusing the store built by an earlier --keep run")
@@ -352,24 +363,26 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
         build_seconds = build(backend, args, now)
         log(f"{backend.name}: store built in {build_seconds:.0f} s; copying")
     backend.copy("template", "floor")
-    backend.copy("template", "job")
     backend.quiesce(backend.url("floor"))
     floor_seconds, floor_rows = floor(backend, now)
     log(f"{backend.name}: floor {floor_rows:,} rows in {floor_seconds:.2f} s")
-    backend.quiesce(backend.url("job"))
-    measured = job(backend, now)
-    log(f"{backend.name}: job {measured}")
-    latencies = single_erase(backend)
+    rows = []
+    for workers in args.workers or [None]:
+        backend.copy("template", "job")  # a fresh copy for each job run
+        backend.quiesce(backend.url("job"))
+        measured = job(backend, now, workers)
+        log(f"{backend.name}: job {measured}")
+        rows.append(
+            {"backend": backend.name, "floor_seconds": floor_seconds, "floor_rows": floor_rows,
+             **measured}
+        )  # fmt: skip
+    latencies = single_erase(backend)  # on the last job's store
     if not args.keep:
         for copy in ("template", "floor", "job"):
             backend.drop(copy)
-    return {
-        "backend": backend.name,
-        "floor_seconds": floor_seconds,
-        "floor_rows": floor_rows,
-        **measured,
-        "latencies": latencies,
-    }
+    for row in rows:
+        row["latencies"] = latencies
+    return rows
 
 
 def report(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -379,14 +392,15 @@ def report(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
         f"load {os.getloadavg()[0]:.2f}"
     )
     say(
-        f"{'backend':<11} {'floor s':>8} {'job s':>8} {'ratio':>6} {'residue s':>10} "
-        f"{'rows/s job':>11} {'erase min/med/max s':>22}"
+        f"{'backend':<11} {'workers':>7} {'floor s':>8} {'job s':>8} {'ratio':>6} "
+        f"{'residue s':>10} {'rows/s job':>11} {'erase min/med/max s':>22}"
     )
     for row in rows:
         ratio = row["floor_seconds"] / row["seconds"] if row["seconds"] else 0.0
         lat = row["latencies"]
         say(
-            f"{row['backend']:<11} {row['floor_seconds']:>8.2f} {row['seconds']:>8.2f} "
+            f"{row['backend']:<11} {row['workers']:>7} {row['floor_seconds']:>8.2f} "
+            f"{row['seconds']:>8.2f} "
             f"{ratio:>6.2f} {row['residue_seconds']:>10.2f} "
             f"{row['leads_erased'] / row['seconds']:>11,.0f} "
             f"{min(lat):>8.3f}/{statistics.median(lat):.3f}/{max(lat):.3f}"
@@ -409,6 +423,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=None,
+        help="erasure.workers of the job, e.g. 1,2 to time the job once with each on a fresh "
+        "copy (default: the config's; SQLite always runs 1)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="reuse the template store of an earlier --keep run (same --workdir, --leads, "
@@ -427,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for name in args.backends.split(","):
         backend: Backend = (SQLiteBackend if name == "sqlite" else PostgresBackend)(args, workdir)
-        rows.append(run_backend(backend, args))
+        rows += run_backend(backend, args)
     report(rows, args)
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

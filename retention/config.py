@@ -85,6 +85,7 @@ class PurgeSettings:
 class ErasureSettings:
     fields: tuple[str, ...]  # contactRequest fields set to null; phoneNumbers always becomes []
     batch_size: int  # requests per transaction
+    workers: int  # PostgreSQL: batches carried out at once by one run, each on its connection
     vacuum: bool
 
 
@@ -226,6 +227,7 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("purge", "vacuum"): _boolean,
     ("erasure", "fields"): _field_names,
     ("erasure", "batch_size"): _positive_int,
+    ("erasure", "workers"): _positive_int,
     ("erasure", "vacuum"): _boolean,
     ("audit", "anchor_file"): _string,
     ("logging", "format"): _one_of(LOG_FORMATS),
@@ -346,6 +348,7 @@ def load_settings(
         erasure=ErasureSettings(
             fields=values[("erasure", "fields")],
             batch_size=values[("erasure", "batch_size")],
+            workers=values[("erasure", "workers")],
             vacuum=values[("erasure", "vacuum")],
         ),
         audit=AuditSettings(

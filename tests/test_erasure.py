@@ -784,3 +784,64 @@ def test_a_lead_id_names_the_seeker_behind_the_lead(
     path = write_jsonl(tmp_path / "l.jsonl", [later])
     assert json_out(run(["import", str(path), "--json"], environ))["erased_on_import"] == 1
     assert verify_audit_chain(engine).ok
+
+
+# --- batches side by side (PostgreSQL) ----------------------------------------------------
+
+
+def _with_erasure(settings: Settings, **changes: Any) -> Settings:
+    return dataclasses.replace(settings, erasure=dataclasses.replace(settings.erasure, **changes))
+
+
+def test_batches_side_by_side_erase_and_audit_every_lead_once(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(settings, engine, [fresh_lead(n) for n in range(1, 41)])
+    for n in range(1, 41):
+        add_request(settings, engine, now=_now(), email=f"seeker.{n}@example.com")
+    seen: list[int] = []
+    done = erasure_job(
+        _with_erasure(settings, batch_size=3, workers=2), engine,
+        on_batch=lambda progress: seen.append(progress.requests),
+    )  # fmt: skip
+    assert done.outcome.status == "succeeded" and done.result is not None
+    assert (done.result.completed, done.result.leads_erased, done.result.batches) == (40, 40, 14)
+    assert seen == sorted(seen) and seen[-1] == 40
+    erased = [e.lead_id for e in audit_rows(engine) if e.action == "lead.erased"]
+    assert sorted(erased) == [f"lead-{n:06d}" for n in range(1, 41)]
+    assert all(r.status == "completed" for r in _requests(engine))
+    assert verify_audit_chain(engine).ok
+
+
+def test_a_request_whose_lead_another_batch_holds_is_finished_in_the_same_run(
+    settings: Settings, engine: Engine
+) -> None:
+    """Two batches side by side: a request meeting a lead that another transaction holds at
+    that moment is carried out again once the batches are done (PostgreSQL; SQLite runs one
+    batch at a time and its writers never meet)."""
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2)])
+    first = add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    add_request(settings, engine, now=_now(), email="seeker.2@example.com")
+    holder = engine.connect()
+    try:
+        if engine.dialect.name == "postgresql":
+            holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
+
+        def release(progress: Any) -> None:
+            if progress.requests == 2 and holder.in_transaction():
+                holder.rollback()  # both requests had their first try
+
+        done = erasure_job(
+            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+        )
+    finally:
+        holder.close()
+    assert done.result is not None
+    assert (done.result.requests, done.result.completed, done.result.leads_erased) == (2, 2, 2)
+    assert done.result.batches == (3 if engine.dialect.name == "postgresql" else 2)
+    (outcome,) = [o for o in done.result.outcomes if o.request_id == first.request_id]
+    assert (outcome.status, outcome.erased_now, outcome.busy) == ("completed", 1, False)
+    assert _lead_row(engine, "lead-000001").erased_at is not None
+    assert [e.request_id for e in audit_rows(engine) if e.action == "lead.erased"].count(
+        first.request_id
+    ) == 1

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +27,7 @@ from retention.domain.erasure import REQUEST_STATUSES, due_date, erased_details
 from retention.errors import InputError, VerificationError
 from retention.services.subjects import RequestSubject, request_subject_of
 from retention.storage.audit import append_events
-from retention.storage.dialect import take_suppression_lock
+from retention.storage.dialect import concurrent_workers, take_suppression_lock
 from retention.storage.engine import READ_ONLY
 from retention.storage.erasure import (
     ErasedLead,
@@ -76,6 +78,7 @@ class RequestOutcome:
     fields: dict[str, list[str]] = field(default_factory=dict)  # dry run: lead id -> fields
     error: str | None = None
     residue: ResidueReport | None = None
+    busy: bool = False  # a lead was held by another transaction: the request stays open
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,8 @@ def _carry_out(
             for lead_id in kept
         ]
         total = request.leads_erased + len(mine)
-        if any(i in busy for i in leads_of[request.id]):
+        left_busy = any(i in busy for i in leads_of[request.id])
+        if left_busy:
             status = request.status if request.status != "failed" else "pending"
         else:
             status = "deferred" if kept else "completed"
@@ -224,6 +228,7 @@ def _carry_out(
                 len(mine),
                 len(kept),
                 tuple(lead.lead_id for lead in mine),
+                busy=left_busy,
             )
         )
     update_requests(conn, changes)
@@ -299,6 +304,92 @@ def _one_by_one(
     return outcomes
 
 
+@dataclass
+class _Queue:
+    """The open requests one run works through, shared by its workers. Each batch is taken
+    (and locked) after the newest request handed out so far in this run, so no request is
+    taken twice by one run, even when it stays open (deferred, or left busy)."""
+
+    size: int
+    request_ids: Sequence[int] | None
+    after: tuple[datetime, int] | None = None
+    stopping: bool = False  # a worker failed: the others stop after their batch
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, conn: Connection) -> list[RequestRow]:
+        with self.mutex:
+            requests = lock_open_requests(
+                conn, limit=self.size, after=self.after, ids=self.request_ids,
+                skip_locked=self.request_ids is None,
+            )  # fmt: skip
+            if requests:
+                newest = requests[-1].key
+                self.after = newest if self.after is None else max(self.after, newest)
+            return requests
+
+
+@dataclass
+class _Progress:
+    """Outcomes of a run's batches, from one worker or several."""
+
+    on_batch: Callable[[BatchProgress], None] | None
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+    batches: int = 0
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, batch: Sequence[RequestOutcome]) -> None:
+        with self.mutex:
+            self.batches += 1
+            self.outcomes += batch
+            logger.debug("erasure batch %d: %d requests", self.batches, len(batch))
+            if self.on_batch is not None:
+                erased = sum(o.erased_now for o in self.outcomes)
+                self.on_batch(BatchProgress(self.batches, len(self.outcomes), erased))
+
+
+def _work_through(
+    engine: Engine, queue: _Queue, progress: _Progress, fields: Sequence[str], *,
+    now: datetime, run_id: int | None, should_stop: Callable[[], bool] | None,
+) -> bool:  # fmt: skip
+    """Carry out batches from `queue` until it is empty (False) or the run is told to stop
+    (True). A batch that fails its verification is rolled back and retried one by one."""
+    while True:
+        if queue.stopping or (should_stop is not None and should_stop()):
+            return True
+        try:
+            with engine.begin() as conn:
+                requests = queue.take(conn)
+                if not requests:
+                    return False
+                try:
+                    batch = _carry_out(conn, requests, fields, now=now, run_id=run_id)
+                except VerificationError as exc:
+                    raise _RollBack(requests, exc) from exc
+        except _RollBack as rollback:
+            logger.warning(
+                "a batch of %d requests failed its verification (%s); retrying one by one",
+                len(rollback.requests), rollback.cause,
+            )  # fmt: skip
+            batch = _one_by_one(engine, rollback.requests, fields, now=now, run_id=run_id)
+        progress.add(batch)
+
+
+def _in_parallel(workers: int, work: Callable[[], bool], queue: _Queue) -> bool:
+    """Run `work` on `workers` threads (each worker its own connection and transactions);
+    the first error stops the others after their batch and is raised."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="erasure") as pool:
+        futures = [pool.submit(work) for _ in range(workers)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(future.exception() is not None for future in done):
+            queue.stopping = True
+        wait(futures)
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error
+    return any(future.result() for future in futures)
+
+
 def process_requests(
     settings: Settings,
     engine: Engine,
@@ -311,43 +402,50 @@ def process_requests(
     should_stop: Callable[[], bool] | None = None,
 ) -> ErasureResult:
     """Carry out the open requests (all, or `request_ids`), oldest first; see the module
-    docstring. A dry run reports what would be erased and changes nothing."""
+    docstring. A dry run reports what would be erased and changes nothing.
+
+    On PostgreSQL `erasure.workers` batches run at once, each on its own connection. A
+    request left busy because the other batch held one of its leads (two requests of one
+    seeker) is carried out again once the batches are done."""
     fields = settings.erasure.fields
     size = settings.erasure.batch_size
     if dry_run:
         return _dry_run(engine, fields, now=now, size=size, request_ids=request_ids)
-    outcomes: list[RequestOutcome] = []
-    after: tuple[datetime, int] | None = None
-    batches = 0
-    stopped = False
-    while True:
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        try:
-            with engine.begin() as conn:
-                requests = lock_open_requests(
-                    conn, limit=size, after=after, ids=request_ids, skip_locked=request_ids is None
-                )
-                if not requests:
-                    break
-                after = requests[-1].key
-                try:
-                    batch = _carry_out(conn, requests, fields, now=now, run_id=run_id)
-                except VerificationError as exc:
-                    raise _RollBack(requests, exc) from exc
-        except _RollBack as rollback:
-            logger.warning(
-                "a batch of %d requests failed its verification (%s); retrying one by one",
-                len(rollback.requests), rollback.cause,
-            )  # fmt: skip
-            batch = _one_by_one(engine, rollback.requests, fields, now=now, run_id=run_id)
-        batches += 1
-        outcomes += batch
-        logger.debug("erasure batch %d: %d requests", batches, len(batch))
-        if on_batch is not None:
-            on_batch(BatchProgress(batches, len(outcomes), sum(o.erased_now for o in outcomes)))
-    return _result(outcomes, batches=batches, dry_run=False, stopped=stopped)
+    workers = 1 if request_ids is not None else concurrent_workers(engine, settings.erasure.workers)
+    progress = _Progress(on_batch)
+    queue = _Queue(size, request_ids)
+
+    def work(queue: _Queue = queue) -> bool:
+        return _work_through(
+            engine, queue, progress, fields, now=now, run_id=run_id, should_stop=should_stop
+        )
+
+    stopped = work() if workers == 1 else _in_parallel(workers, work, queue)
+    busy = [o.request_id for o in progress.outcomes if o.busy and o.request_id is not None]
+    if busy and workers > 1 and not stopped:
+        first = len(progress.outcomes)
+        stopped = work(_Queue(size, busy))
+        progress.outcomes = _merge_retries(progress.outcomes[:first], progress.outcomes[first:])
+    return _result(progress.outcomes, batches=progress.batches, dry_run=False, stopped=stopped)
+
+
+def _merge_retries(
+    outcomes: Sequence[RequestOutcome], retries: Sequence[RequestOutcome]
+) -> list[RequestOutcome]:
+    """One outcome per request: a retried request's leads erased in both passes, its status
+    from the retry."""
+    retried = {o.request_id: o for o in retries}
+    merged = []
+    for outcome in outcomes:
+        again = retried.pop(outcome.request_id, None)
+        if again is not None:
+            outcome = dataclasses.replace(
+                again,
+                erased_now=outcome.erased_now + again.erased_now,
+                lead_ids=outcome.lead_ids + again.lead_ids,
+            )
+        merged.append(outcome)
+    return merged + list(retried.values())
 
 
 def _result(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,6 +114,13 @@ def _classify(record: SourceRecord) -> Lead | RecordError:
         )
 
 
+# While an import runs, the interpreter switches threads every 0.2 ms instead of every 5 ms:
+# when the database answers the writer thread, the parsing thread would otherwise keep the GIL
+# for up to 5 ms while the server waits for its next rows (measured: 200,000 leads into
+# PostgreSQL about 15% faster).
+_SWITCH_INTERVAL = 0.0002
+
+
 class _BatchWriter:
     """Writes batches on the import's connection from one background thread, so that the
     database works on one batch while the next is parsed and validated. At most one batch is
@@ -129,6 +137,8 @@ class _BatchWriter:
         self.erasures = ImportErasures(fields, key, now)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._pending: Future[None] | None = None
+        self._switch_interval: float | None = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL)
 
     def submit(self, batch: _Batch) -> None:
         """Hand the batch over (it is emptied); waits for the batch before it."""
@@ -168,6 +178,9 @@ class _BatchWriter:
             )
         finally:
             self._executor.shutdown(wait=True)
+            if self._switch_interval is not None:
+                sys.setswitchinterval(self._switch_interval)
+                self._switch_interval = None
 
     def _write(
         self, rows: list[tuple[Row, list[tuple[str, bytes]]]], repeats: int, upstream: list[str]
