@@ -132,6 +132,14 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _worker_count(value: Any) -> int:
+    # Each worker holds one pooled connection; the engine's pool has 5 (plus 10 overflow).
+    count = _positive_int(value)
+    if count > 8:
+        raise ValueError("must be at most 8")
+    return count
+
+
 def _whole_or_zero(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("must be a whole number")
@@ -227,7 +235,7 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("purge", "vacuum"): _boolean,
     ("erasure", "fields"): _field_names,
     ("erasure", "batch_size"): _positive_int,
-    ("erasure", "workers"): _positive_int,
+    ("erasure", "workers"): _worker_count,
     ("erasure", "vacuum"): _boolean,
     ("audit", "anchor_file"): _string,
     ("logging", "format"): _one_of(LOG_FORMATS),

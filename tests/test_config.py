@@ -57,6 +57,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         pytest.param("[erasure]\nfields = []\n", "erasure.fields", id="no-fields"),
         pytest.param('[erasure]\nfields = ["first name"]\n', "erasure.fields", id="bad-field"),
         pytest.param('[erasure]\nfields = "email"\n', "erasure.fields", id="not-a-list"),
+        pytest.param("[erasure]\nworkers = 9\n", "erasure.workers", id="too-many-workers"),
     ],
 )
 def test_invalid_value_names_the_key(tmp_path: Path, document: str, key: str) -> None:

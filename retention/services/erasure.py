@@ -165,13 +165,13 @@ def _carry_out(
     now: datetime,
     run_id: int | None,
 ) -> list[RequestOutcome]:
-    """Erase the leads of `requests` (locked by the caller) in the caller's transaction.
+    """Erase the leads of `requests` (locked by the caller, after the suppression lock) in the
+    caller's transaction.
 
     A request is `completed` when all its leads are erased, `deferred` while some are held;
     one with a lead another transaction is writing (an import) keeps its status and is taken
     up again by the next run.
     """
-    take_suppression_lock(conn, shared=True)
     found = request_lead_ids(conn, requests)
     leads_of = found.leads
     wanted = list(dict.fromkeys(lead_id for ids in leads_of.values() for lead_id in ids))
@@ -295,6 +295,7 @@ def _one_by_one(
     for request in requests:
         try:
             with engine.begin() as conn:
+                take_suppression_lock(conn, shared=True)
                 locked = lock_open_requests(conn, limit=1, ids=[request.id])
                 if not locked:
                     continue  # handled meanwhile by another process
@@ -336,15 +337,17 @@ class _Progress:
     outcomes: list[RequestOutcome] = field(default_factory=list)
     batches: int = 0
     mutex: threading.Lock = field(default_factory=threading.Lock)
+    _seen: set[int | None] = field(default_factory=set)
 
     def add(self, batch: Sequence[RequestOutcome]) -> None:
         with self.mutex:
             self.batches += 1
             self.outcomes += batch
+            self._seen.update(o.request_id for o in batch)  # a retried request counts once
             logger.debug("erasure batch %d: %d requests", self.batches, len(batch))
             if self.on_batch is not None:
                 erased = sum(o.erased_now for o in self.outcomes)
-                self.on_batch(BatchProgress(self.batches, len(self.outcomes), erased))
+                self.on_batch(BatchProgress(self.batches, len(self._seen), erased))
 
 
 def _work_through(
@@ -358,6 +361,9 @@ def _work_through(
             return True
         try:
             with engine.begin() as conn:
+                # Before any request row: an import's end takes this lock exclusively and then
+                # updates request rows, so the same order here keeps the two from deadlocking.
+                take_suppression_lock(conn, shared=True)
                 requests = queue.take(conn)
                 if not requests:
                     return False
