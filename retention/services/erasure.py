@@ -27,7 +27,11 @@ from retention.domain.erasure import REQUEST_STATUSES, due_date, erased_details
 from retention.errors import InputError, VerificationError
 from retention.services.subjects import RequestSubject, request_subject_of
 from retention.storage.audit import append_events
-from retention.storage.dialect import concurrent_workers, take_suppression_lock
+from retention.storage.dialect import (
+    concurrent_workers,
+    take_request_intake_lock,
+    take_suppression_lock,
+)
 from retention.storage.engine import READ_ONLY
 from retention.storage.erasure import (
     ErasedLead,
@@ -248,6 +252,7 @@ def _suppress_subjects_of_lead(
     `from request N`), so their leads imported later are erased on arrival."""
     if not subjects:
         return []
+    take_request_intake_lock(conn)  # another worker may be suppressing the same subject
     known = open_requests_for(conn, subjects, statuses=REQUEST_STATUSES)
     events: list[EventDraft] = []
     for kind, digest in sorted(subjects - set(known)):
@@ -590,6 +595,7 @@ def erase_subject(
         )
         # A subject with an open request (queued, deferred, failed) gets that one carried
         # out rather than a second request.
+        take_request_intake_lock(conn)
         existing = open_requests_for(conn, [(subject.kind, subject.hash)])
         request_id = existing.get((subject.kind, subject.hash)) or record_request(
             conn, subject, source="cli", reference=reference, received_at=now, now=now

@@ -25,6 +25,7 @@ from retention.errors import InputError
 from retention.services.erasure import clean_reference, record_request
 from retention.services.subject_key import subject_key_for_store
 from retention.services.subjects import RequestSubject, normalized_identifier, request_subject_of
+from retention.storage.dialect import take_request_intake_lock
 from retention.storage.engine import READ_ONLY
 from retention.storage.requests import RequestRow, list_requests, open_requests_for
 
@@ -89,6 +90,7 @@ def add_request(
         subject = request_subject_of(
             settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
         )
+        take_request_intake_lock(conn)
         existing = open_requests_for(conn, [(subject.kind, subject.hash)])
         if existing:
             return QueuedRequest(None, existing[(subject.kind, subject.hash)], None)
@@ -162,6 +164,7 @@ def import_requests(
                 f"; and {more} more" if more > 0 else ""
             )
             raise InputError(f"{len(errors)} bad request row(s), nothing queued: {listed}")
+        take_request_intake_lock(conn)
         taken = set(open_requests_for(conn, {(s.kind, s.hash) for s, _, _ in parsed}))
         added: list[int] = []
         duplicates = 0

@@ -32,6 +32,7 @@ __all__ = [
     "row_locator",
     "row_locator_after",
     "supports_skip_locked",
+    "take_request_intake_lock",
     "take_schema_lock",
     "take_suppression_lock",
 ]
@@ -85,6 +86,19 @@ def take_suppression_lock(conn: Connection, *, shared: bool) -> None:
     if conn.dialect.name == "postgresql":
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         conn.exec_driver_sql(f"SELECT {function}({_SUPPRESSION_LOCK_KEY})")
+
+
+# Arbitrary constant naming the lock around recording erasure requests.
+_REQUEST_INTAKE_LOCK_KEY = 0x6C72_0004
+
+
+def take_request_intake_lock(conn: Connection) -> None:
+    """Serialize "is there an open request for this subject? if not, record one" between
+    transactions, for the rest of the transaction, so two of them never record the same
+    subject twice. Take it after any lead or request row lock and before the audit head.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: its single writer does it."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_REQUEST_INTAKE_LOCK_KEY})")
 
 
 def ids_condition(
