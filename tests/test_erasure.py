@@ -845,3 +845,53 @@ def test_a_request_whose_lead_another_batch_holds_is_finished_in_the_same_run(
     assert [e.request_id for e in audit_rows(engine) if e.action == "lead.erased"].count(
         first.request_id
     ) == 1
+
+
+def test_a_subject_being_recorded_elsewhere_is_not_recorded_twice(
+    settings: Settings, engine: Engine
+) -> None:
+    """Two transactions recording a request for one subject at the same moment (two
+    `requests add`, or two erasure workers deriving a suppression entry): the second waits for
+    the first and then finds its request instead of recording a second one."""
+    import threading
+
+    from retention.services.erasure import record_request
+    from retention.services.subjects import request_subject_of
+    from retention.storage.dialect import take_request_intake_lock
+
+    # The store's subject key is set up first: the only lock the two then meet is the intake.
+    add_request(settings, engine, now=_now(), email="seeker.8@example.com")
+    results: list[Any] = []
+    with engine.connect() as holder:
+        with holder.begin():
+            take_request_intake_lock(holder)
+            subject = request_subject_of(settings, holder, email="seeker.7@example.com")
+            record_request(holder, subject, source="cli", reference=None, received_at=_now(),
+                           now=_now())  # fmt: skip
+            second = threading.Thread(
+                target=lambda: results.append(
+                    add_request(settings, engine, now=_now(), email="Seeker.7@example.com")
+                )
+            )
+            second.start()
+            if engine.dialect.name == "postgresql":
+                # Until the second transaction is seen waiting for the intake lock.
+                with engine.connect() as probe:
+                    waiting = 0
+                    for _ in range(10_000):
+                        waiting = probe.scalar(
+                            text(
+                                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND NOT granted AND objid = :key"
+                            ),
+                            {"key": 0x6C72_0004},
+                        )
+                        probe.rollback()
+                        if waiting or not second.is_alive():
+                            break
+                    assert waiting == 1
+        second.join(timeout=60)
+    assert not second.is_alive()
+    (queued,) = results
+    assert queued.request_id is None and queued.duplicate_of is not None
+    assert len(_requests(engine)) == 2  # seeker 8's and seeker 7's
