@@ -847,6 +847,40 @@ def test_a_request_whose_lead_another_batch_holds_is_finished_in_the_same_run(
     ) == 1
 
 
+def test_a_held_lead_of_a_request_taken_up_again_is_audited_once_per_run(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    """A request meets a lead another transaction holds and a lead under a legal hold: the
+    retry in the same run finishes it (deferred) without auditing the held lead's skip twice."""
+    held = with_contact(fresh_lead(3), email="seeker.1@example.com", phoneNumbers=[])
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2), held])
+    run(["hold", "place", "--lead-id", "lead-000003", "--reason", "case 4"], environ)
+    first = add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    add_request(settings, engine, now=_now(), email="seeker.2@example.com")
+    holder = engine.connect()
+    try:
+        if engine.dialect.name == "postgresql":
+            holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
+
+        def release(progress: Any) -> None:
+            if progress.requests == 2 and holder.in_transaction():
+                holder.rollback()
+
+        done = erasure_job(
+            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+        )
+    finally:
+        holder.close()
+    assert done.result is not None
+    assert done.result.batches == (3 if engine.dialect.name == "postgresql" else 2)
+    (outcome,) = [o for o in done.result.outcomes if o.request_id == first.request_id]
+    assert (outcome.status, outcome.erased_now, outcome.hold_skipped) == ("deferred", 1, 1)
+    skips = [e for e in audit_rows(engine) if e.action == "lead.hold_skipped"]
+    assert [(e.lead_id, e.request_id) for e in skips] == [("lead-000003", first.request_id)]
+    assert done.result.hold_skipped == 1
+    assert verify_audit_chain(engine).ok
+
+
 def test_a_subject_being_recorded_elsewhere_is_not_recorded_twice(
     settings: Settings, engine: Engine
 ) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +83,7 @@ class RequestOutcome:
     error: str | None = None
     residue: ResidueReport | None = None
     busy: bool = False  # a lead was held by another transaction: the request stays open
+    held_ids: tuple[str, ...] = ()  # leads kept by a legal hold (their skips are audited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +169,15 @@ def _carry_out(
     *,
     now: datetime,
     run_id: int | None,
+    skips_audited: Collection[tuple[int, str]] = (),
 ) -> list[RequestOutcome]:
     """Erase the leads of `requests` (locked by the caller, after the suppression lock) in the
     caller's transaction.
 
     A request is `completed` when all its leads are erased, `deferred` while some are held;
     one with a lead another transaction is writing (an import) keeps its status and is taken
-    up again by the next run.
+    up again by the next run. Each held lead's skip is audited once per run: not again for
+    the (request id, lead id) pairs in `skips_audited` (a retry in the same run).
     """
     found = request_lead_ids(conn, requests)
     leads_of = found.leads
@@ -204,6 +207,7 @@ def _carry_out(
                 request_id=request.id,
             )
             for lead_id in kept
+            if (request.id, lead_id) not in skips_audited
         ]
         total = request.leads_erased + len(mine)
         left_busy = any(i in busy for i in leads_of[request.id])
@@ -233,6 +237,7 @@ def _carry_out(
                 len(kept),
                 tuple(lead.lead_id for lead in mine),
                 busy=left_busy,
+                held_ids=tuple(kept),
             )
         )
     update_requests(conn, changes)
@@ -293,7 +298,7 @@ class _RollBack(Exception):
 
 def _one_by_one(
     engine: Engine, requests: Sequence[RequestRow], fields: Sequence[str], *, now: datetime,
-    run_id: int | None,
+    run_id: int | None, skips_audited: Collection[tuple[int, str]],
 ) -> list[RequestOutcome]:  # fmt: skip
     """After a batch failed its verification: each request on its own."""
     outcomes: list[RequestOutcome] = []
@@ -304,7 +309,8 @@ def _one_by_one(
                 locked = lock_open_requests(conn, limit=1, ids=[request.id])
                 if not locked:
                     continue  # handled meanwhile by another process
-                outcomes += _carry_out(conn, locked, fields, now=now, run_id=run_id)
+                outcomes += _carry_out(conn, locked, fields, now=now, run_id=run_id,
+                                       skips_audited=skips_audited)  # fmt: skip
         except VerificationError as exc:
             outcomes.append(_record_failure(engine, request, exc, now=now, run_id=run_id))
     return outcomes
@@ -318,6 +324,7 @@ class _Queue:
 
     size: int
     request_ids: Sequence[int] | None
+    skips_audited: frozenset[tuple[int, str]] = frozenset()  # see _carry_out
     after: tuple[datetime, int] | None = None
     stopping: bool = False  # a worker failed: the others stop after their batch
     mutex: threading.Lock = field(default_factory=threading.Lock)
@@ -373,7 +380,8 @@ def _work_through(
                 if not requests:
                     return False
                 try:
-                    batch = _carry_out(conn, requests, fields, now=now, run_id=run_id)
+                    batch = _carry_out(conn, requests, fields, now=now, run_id=run_id,
+                                       skips_audited=queue.skips_audited)  # fmt: skip
                 except VerificationError as exc:
                     raise _RollBack(requests, exc) from exc
         except _RollBack as rollback:
@@ -381,7 +389,8 @@ def _work_through(
                 "a batch of %d requests failed its verification (%s); retrying one by one",
                 len(rollback.requests), rollback.cause,
             )  # fmt: skip
-            batch = _one_by_one(engine, rollback.requests, fields, now=now, run_id=run_id)
+            batch = _one_by_one(engine, rollback.requests, fields, now=now, run_id=run_id,
+                                skips_audited=queue.skips_audited)  # fmt: skip
         progress.add(batch)
 
 
@@ -435,7 +444,13 @@ def process_requests(
     busy = [o.request_id for o in progress.outcomes if o.busy and o.request_id is not None]
     if busy and workers > 1 and not stopped:
         first = len(progress.outcomes)
-        stopped = work(_Queue(size, busy))
+        audited = frozenset(
+            (o.request_id, lead_id)
+            for o in progress.outcomes
+            if o.request_id is not None
+            for lead_id in o.held_ids
+        )
+        stopped = work(_Queue(size, busy, audited))
         progress.outcomes = _merge_retries(progress.outcomes[:first], progress.outcomes[first:])
     return _result(progress.outcomes, batches=progress.batches, dry_run=False, stopped=stopped)
 
