@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_due_is_one_calendar_month_later_clamped_to_the_month_end(received: str,
     assert due_date(moment) == datetime.fromisoformat(due).replace(tzinfo=UTC)
 
 
-ERASED = {
+ERASED: dict[str, Any] = {
     "firstName": None, "lastName": None, "gender": None, "language": None, "message": None,
     "email": "left.by.upstream@example.com", "phoneNumbers": [],
 }  # fmt: skip

@@ -84,7 +84,7 @@ def test_canonical_e164_fast_path_agrees_with_phonenumbers(region: str) -> None:
     rng = random.Random(f"e164-{region}")
     country_code = str(phonenumbers.country_code_for_region(region))
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    assert metadata is not None
+    assert metadata is not None and metadata.general_desc is not None
     possible = list(metadata.general_desc.possible_length)
     fast = 0
     for _ in range(25_000):

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -30,7 +31,7 @@ from tests.factories import FROZEN_NOW_TEXT, audit_rows, due_lead, fresh_lead, l
 ROOT = Path(__file__).parents[1]
 
 
-def _runs(engine: Engine) -> list[object]:
+def _runs(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(select(job_runs).order_by(job_runs.c.id)))
 
