@@ -851,7 +851,9 @@ def test_a_held_lead_of_a_request_taken_up_again_is_audited_once_per_run(
     settings: Settings, engine: Engine, environ: dict[str, str]
 ) -> None:
     """A request meets a lead another transaction holds and a lead under a legal hold: the
-    retry in the same run finishes it (deferred) without auditing the held lead's skip twice."""
+    retry in the same run finishes it (deferred) without auditing the held lead's skip twice.
+    Only PostgreSQL retries (SQLite runs one batch at a time): there the same request ends the
+    same way in one pass."""
     held = with_contact(fresh_lead(3), email="seeker.1@example.com", phoneNumbers=[])
     seed(settings, engine, [fresh_lead(1), fresh_lead(2), held])
     run(["hold", "place", "--lead-id", "lead-000003", "--reason", "case 4"], environ)

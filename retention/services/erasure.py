@@ -83,7 +83,7 @@ class RequestOutcome:
     error: str | None = None
     residue: ResidueReport | None = None
     busy: bool = False  # a lead was held by another transaction: the request stays open
-    held_ids: tuple[str, ...] = ()  # leads kept by a legal hold (their skips are audited)
+    held_ids: tuple[str, ...] = ()  # leads kept by a legal hold in this pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,17 +458,20 @@ def process_requests(
 def _merge_retries(
     outcomes: Sequence[RequestOutcome], retries: Sequence[RequestOutcome]
 ) -> list[RequestOutcome]:
-    """One outcome per request: a retried request's leads erased in both passes, its status
-    from the retry."""
+    """One outcome per request: a retried request's leads erased and held leads skipped in
+    both passes, its status from the retry."""
     retried = {o.request_id: o for o in retries}
     merged = []
     for outcome in outcomes:
         again = retried.pop(outcome.request_id, None)
         if again is not None:
+            held = tuple(dict.fromkeys(outcome.held_ids + again.held_ids))
             outcome = dataclasses.replace(
                 again,
                 erased_now=outcome.erased_now + again.erased_now,
                 lead_ids=outcome.lead_ids + again.lead_ids,
+                hold_skipped=len(held),  # each skip of this run, audited once
+                held_ids=held,
             )
         merged.append(outcome)
     return merged + list(retried.values())
