@@ -883,6 +883,46 @@ def test_a_held_lead_of_a_request_taken_up_again_is_audited_once_per_run(
     assert verify_audit_chain(engine).ok
 
 
+def test_a_retry_failing_its_verification_still_reports_the_skip_audited_before(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    """The retry of a request (PostgreSQL) fails its verification: the request fails, and
+    the run still counts the held lead whose skip its first pass audited. Whatever the path,
+    the skips a run reports are the skips its audit holds."""
+    held = with_contact(fresh_lead(3), email="seeker.1@example.com", phoneNumbers=[])
+    seed(settings, engine, [fresh_lead(1), fresh_lead(2), held])
+    run(["hold", "place", "--lead-id", "lead-000003", "--reason", "case 5"], environ)
+    first = add_request(settings, engine, now=_now(), email="seeker.1@example.com")
+    add_request(settings, engine, now=_now(), email="seeker.2@example.com")
+    _install_restoring_trigger(engine)  # lead-000001 keeps its first name: never verifies
+    holder = engine.connect()
+    try:
+        if engine.dialect.name == "postgresql":
+            holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
+
+        def release(progress: Any) -> None:
+            if progress.requests == 2 and holder.in_transaction():
+                holder.rollback()
+
+        done = erasure_job(
+            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+        )
+    finally:
+        holder.close()
+        _drop_restoring_trigger(engine)
+    assert done.result is not None
+    (outcome,) = [o for o in done.result.outcomes if o.request_id == first.request_id]
+    assert outcome.status == "failed"
+    assert _lead_row(engine, "lead-000001").erased_at is None
+    assert _lead_row(engine, "lead-000002").erased_at is not None
+    skips = [e for e in audit_rows(engine) if e.action == "lead.hold_skipped"]
+    # PostgreSQL: audited by the first pass, before the retry failed; SQLite: one pass,
+    # rolled back with the failed batch.
+    expected = 1 if engine.dialect.name == "postgresql" else 0
+    assert len(skips) == outcome.hold_skipped == done.result.hold_skipped == expected
+    assert verify_audit_chain(engine).ok
+
+
 def test_a_subject_being_recorded_elsewhere_is_not_recorded_twice(
     settings: Settings, engine: Engine
 ) -> None:
