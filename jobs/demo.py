@@ -43,7 +43,7 @@ class DemoReport:
     purge: PurgeRun
     erasure: ErasureRun
     suppressed_on_import: int
-    after: LeadCounts  # after the purge
+    after: LeadCounts  # at the end
     chain: ChainReport
 
 
@@ -69,8 +69,8 @@ def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport
             # the operator, having checked, runs it again with --force.
             refusal = str(refused)
             run = purge_job(store.settings, engine, force=True)
-        after = summarize_store(engine)
         erasure, suppressed = _erasures(store.settings, engine, now)
+        after = summarize_store(engine)  # at the end: the lead imported last counts too
         return DemoReport(
             path=path,
             before=before,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from jobs.purge import publish_head
+from jobs.purge import publish_run_head
 from jobs.runner import Interrupted, RunFailed, RunOutcome, run_job
 from retention import clock
 from retention.config import Settings
@@ -31,6 +31,7 @@ class ErasureRun:
     outcome: RunOutcome
     result: ErasureResult | None
     residue: ResidueReport | None
+    anchor_error: str | None = None  # the head could not be published (exit 1)
 
 
 def erasure_job(
@@ -71,8 +72,6 @@ def erasure_job(
 
     outcome = run_job(engine, "erasure", body, now=now, dry_run=dry_run)
     result: ErasureResult | None = state.get("result")
-    if outcome.head is not None and not dry_run and outcome.status != "skipped":
-        publish_head(settings, outcome)
     if result is not None:
         logger.info(
             "erasure run %d %s: %d requests (%d completed, %d deferred, %d failed), "
@@ -81,7 +80,8 @@ def erasure_job(
             result.failed, result.leads_erased, result.hold_skipped, outcome.head,
             extra={"run_id": outcome.run_id, "job": "erasure"},
         )  # fmt: skip
-    return ErasureRun(outcome, result, state.get("residue"))
+    anchor_error = publish_run_head(settings, outcome)
+    return ErasureRun(outcome, result, state.get("residue"), anchor_error)
 
 
 def _residue(state: dict[str, Any]) -> dict[str, object] | None:

@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from jobs.runner import Interrupted, RunOutcome, run_job
 from retention import clock
 from retention.config import Settings
-from retention.services.audit import append_anchor
+from retention.services.audit import publish_head
 from retention.services.purge import BatchProgress, PurgeResult, purge_due_leads
 from retention.storage.dialect import concurrent_workers
 from retention.storage.residue import ResidueReport, clean_residue
 
-__all__ = ["PurgeRun", "publish_head", "purge_job"]
+__all__ = ["PurgeRun", "publish_run_head", "purge_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class PurgeRun:
     outcome: RunOutcome
     result: PurgeResult | None
     residue: ResidueReport | None
+    anchor_error: str | None = None  # the head could not be published (exit 1)
 
 
 def _counts(result: PurgeResult, residue: ResidueReport | None) -> dict[str, Any]:
@@ -73,26 +74,23 @@ def purge_job(
     workers = concurrent_workers(engine, settings.purge.workers)
     outcome = run_job(engine, "purge", body, now=now, dry_run=dry_run, workers=workers)
     result: PurgeResult | None = state.get("result")
-    if outcome.head is not None and not dry_run and outcome.status != "skipped":
-        publish_head(settings, outcome)
     if result is not None:
+        verb = "would delete" if dry_run else "deleted"
         logger.info(
-            "purge run %d %s: %d deleted (ttl %d, ceiling %d), %d held, %d batches; "
-            "audit head %s",
-            outcome.run_id, outcome.status, result.deleted, result.by_rule["ttl"],
+            "purge run %d %s: %s %d (ttl %d, ceiling %d), %d held, %d batches; audit head %s",
+            outcome.run_id, outcome.status, verb, result.deleted, result.by_rule["ttl"],
             result.by_rule["ceiling"], result.hold_skipped, result.batches, outcome.head,
             extra={"run_id": outcome.run_id, "job": "purge"},
         )  # fmt: skip
-    return PurgeRun(outcome, result, state.get("residue"))
+    return PurgeRun(outcome, result, state.get("residue"), publish_run_head(settings, outcome))
 
 
-def publish_head(settings: Settings, outcome: RunOutcome) -> None:
-    path = settings.audit.anchor_file
-    if path is None or outcome.head is None:
-        return
-    try:
-        append_anchor(
-            path, head=outcome.head, job=outcome.job, run_id=outcome.run_id, when=clock.utcnow()
-        )
-    except OSError as exc:
-        logger.error("could not append the audit head to %s: %s", path, exc.strerror)
+def publish_run_head(settings: Settings, outcome: RunOutcome) -> str | None:
+    """Publish the head a run left (its summary line carries it); None, or why the anchor
+    file could not be written. A skipped run or a dry run appended nothing."""
+    if outcome.head is None or outcome.dry_run or outcome.status == "skipped":
+        return None
+    return publish_head(
+        settings, outcome.head, source=outcome.job, run_id=outcome.run_id,
+        when=clock.utcnow(), log=False,
+    )  # fmt: skip

@@ -102,15 +102,28 @@ def run_job(
     lock, worker = acquired
     try:
         with engine.begin() as conn:
-            stale = mark_stale_runs(conn, job=job, worker=worker, now=now)
+            # A dry run changes nothing but its own row: the next real run closes them.
+            stale = [] if dry_run else mark_stale_runs(conn, job=job, worker=worker, now=now)
             run_id = start_run(
                 conn, job=job, started_at=now, dry_run=dry_run, host=socket.gethostname(),
                 pid=os.getpid(), worker=worker,
             )  # fmt: skip
+            # A run left `running` by a dead process gets the run.finished event it never
+            # wrote, in the transaction that closes its row.
+            events = [
+                _event("run.finished", now, dead.id, {
+                    "job": job, "status": "failed", "counts": {}, "closed_by_run": run_id,
+                })
+                for dead in stale
+            ]  # fmt: skip
             if not dry_run:
-                append_events(conn, [_event("run.started", now, run_id, {"job": job})])
+                events.append(_event("run.started", now, run_id, {"job": job}))
+            append_events(conn, events)
         if stale:
-            logger.warning("closed %d %s run(s) left running by a dead process", stale, job)
+            logger.warning(
+                "closed %d %s run(s) left running by a dead process: %s", len(stale), job,
+                ", ".join(str(dead.id) for dead in stale), extra={"run_id": run_id, "job": job},
+            )  # fmt: skip
         extra = {"run_id": run_id, "job": job}
         logger.info("%s run started%s", job, " (dry run)" if dry_run else "", extra=extra)
         status, error, result = "succeeded", None, None

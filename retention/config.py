@@ -6,8 +6,8 @@ dataclasses; an unknown key or a bad value raises ConfigError naming the key.
 
 from __future__ import annotations
 
+import difflib
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from retention.domain.erasure import check_erased_fields
 from retention.errors import ConfigError
 
 __all__ = [
@@ -72,6 +73,9 @@ class RetentionSettings:
     ceiling_years: int
     guard_max_share: float
     guard_max_leads: int
+    # How far clocks may disagree: an import refuses an ingestionDate later than its clock
+    # plus this; a purge refuses a clock this much earlier than the newest time it recorded.
+    max_clock_skew_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,14 @@ def _whole_or_zero(value: Any) -> int:
     return value
 
 
+def _whole_or_zero_seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number of seconds")
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a number")
@@ -176,21 +188,10 @@ def _string(value: Any) -> str:
     return value
 
 
-_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-
-
 def _field_names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError('must be a list of field names, e.g. ["firstName", "lastName"]')
-    names: list[str] = []
-    for item in value:
-        if not _FIELD_NAME.fullmatch(item):
-            raise ValueError(f"{item!r} is not a contactRequest field name")
-        if item != "phoneNumbers" and item not in names:  # phoneNumbers always becomes []
-            names.append(item)
-    if not names:
-        raise ValueError("must name at least one field")
-    return tuple(names)
+    return check_erased_fields(value)
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
@@ -212,6 +213,11 @@ def _database_url(value: Any) -> str:
             "is not a database URL (sqlite:///FILE or postgresql+psycopg://...)"
         ) from None
     backend = url.get_backend_name()
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError(
+            "is an in-memory SQLite database, which loses every lead and audit event when the "
+            "command ends: name a file, e.g. sqlite:///retention.db"
+        )
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")
     if backend == "postgresql" and url.get_driver_name() != "psycopg":
@@ -230,6 +236,7 @@ _KEYS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("retention", "ceiling_years"): _positive_int,
     ("retention", "guard_max_share"): _share,
     ("retention", "guard_max_leads"): _positive_int,
+    ("retention", "max_clock_skew_seconds"): _whole_or_zero_seconds,
     ("purge", "batch_size"): _whole_or_zero,
     ("purge", "workers"): _positive_int,
     ("purge", "vacuum"): _boolean,
@@ -279,13 +286,32 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+# RETENTION_* variables that are not settings: the config file and the subject key. Names
+# beginning with these prefixes belong to the test suite and the benchmarks.
+_OTHER_VARIABLES = (f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}SUBJECT_KEY")
+_FOREIGN_PREFIXES = (f"{ENV_PREFIX}TEST_", f"{ENV_PREFIX}BENCH_")
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    """Settings from RETENTION_<SECTION>_<KEY> variables. Any other RETENTION_* variable is
+    refused like an unknown key in a file, except RETENTION_CONFIG, RETENTION_SUBJECT_KEY and
+    the RETENTION_TEST_* and RETENTION_BENCH_* names of the test suite and benchmarks."""
+    names = {_env_name(section, key): (section, key) for section, key in _KEYS}
     flat: dict[tuple[str, str], Any] = {}
-    for section, key in _KEYS:
-        name = f"{ENV_PREFIX}{section}_{key}".upper()
-        if name in environ:
-            raw = environ[name]
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name in names:
+            section, key = names[name]
             flat[(section, key)] = raw if key in ("url", *_PATH_KEYS) else _env_value(raw)
+        elif name not in _OTHER_VARIABLES and not name.startswith(_FOREIGN_PREFIXES):
+            near = difflib.get_close_matches(name, [*names, *_OTHER_VARIABLES], n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ConfigError(name, f"unknown setting{hint}")
     return flat
 
 
@@ -347,6 +373,7 @@ def load_settings(
             ceiling_years=values[("retention", "ceiling_years")],
             guard_max_share=values[("retention", "guard_max_share")],
             guard_max_leads=values[("retention", "guard_max_leads")],
+            max_clock_skew_seconds=values[("retention", "max_clock_skew_seconds")],
         ),
         purge=PurgeSettings(
             batch_size=values[("purge", "batch_size")],

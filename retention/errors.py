@@ -16,6 +16,7 @@ __all__ = [
     "InputError",
     "RetentionError",
     "SchemaNotCurrentError",
+    "SchemaTooNewError",
     "SubjectKeyError",
     "VerificationError",
 ]
@@ -59,6 +60,11 @@ class SchemaNotCurrentError(RetentionError):
     """The database schema is missing or older than this version of the tool."""
 
     exit_code: ClassVar[int] = 3
+
+
+class SchemaTooNewError(SchemaNotCurrentError):
+    """The database schema is at a revision this version of the tool does not know: a newer
+    version of the tool upgraded it. `db upgrade` cannot help; upgrading the tool does."""
 
 
 class GuardError(RetentionError):

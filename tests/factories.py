@@ -88,13 +88,20 @@ def seed(
     settings: Any, engine: Engine, records: Iterable[Any], *, at: datetime | None = None
 ) -> int:
     """Import `records` as of `at` (default: a year before NOW), so that leads already due at
-    NOW can be stored. Returns how many were imported."""
+    NOW can be stored: history, so leads ingested after `at` are taken too (the import's
+    future check is widened to ten years). Returns how many were imported."""
+    import dataclasses
+
     from retention.services.importing import import_leads
     from retention.services.lead_sources import SourceRecord
 
     when = at or datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
-    result = import_leads(
+    history = dataclasses.replace(
         settings,
+        retention=dataclasses.replace(settings.retention, max_clock_skew_seconds=10 * YEAR),
+    )
+    result = import_leads(
+        history,
         engine,
         (SourceRecord("seed", f"item {i}", value=r) for i, r in enumerate(records, start=1)),
         now=when,

@@ -129,7 +129,7 @@ def test_cli_verify_exit_codes_and_json(environ: dict[str, str], engine: Engine)
     assert ok.exit_code == 0
     assert json_out(ok) == {
         "ok": True, "events": 3, "first_bad_event": None, "problem": None,
-        "head": {"event_id": head.event_id, "hash": head.hash},
+        "head": {"event_id": head.event_id, "hash": head.hash}, "error": None, "exit_code": 0,
     }  # fmt: skip
     with engine.begin() as conn, audit_tampering(conn):
         conn.execute(update(audit_events).values(action="lead.erased"))

@@ -115,7 +115,9 @@ def test_demo_builds_a_store_purges_and_erases(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     out = json_out(first)
     assert out["leads_before"] == 5000 and out["guard_refused_first_run"] is True
-    assert out["deleted"] == out["leads_before"] - out["leads_after"] > 1000
+    assert out["deleted"] > 1000
+    # The store at the end: the purge's survivors and the erased seeker's lead imported last.
+    assert out["leads_after"] == out["leads_before"] - out["deleted"] + 1
     assert out["by_rule"]["ceiling"] > 0 and out["hold_skipped"] == 2
     assert out["audit_chain_ok"] is True
     assert out["erasure"]["status"] == "succeeded" and out["erasure"]["leads_erased"] == 2

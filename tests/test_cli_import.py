@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
@@ -116,3 +117,83 @@ def test_import_needs_a_path(environ: dict[str, str]) -> None:
     result = run(["import"], environ)
     assert result.exit_code == 2
     assert "Missing argument" in result.stderr
+
+
+# --- what an import refuses or does not store ------------------------------------------
+
+YEAR = 365 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("ahead", "stored"),
+    [(299, True), (300, True), (301, False)],
+    ids=["skew-1s-ahead", "skew-ahead", "skew+1s-ahead"],
+)
+def test_a_lead_ingested_in_the_future_is_refused_naming_record_and_field(
+    environ: dict[str, str], engine: Engine, tmp_path: Path, ahead: int, stored: bool
+) -> None:
+    """Up to retention.max_clock_skew_seconds (300 s) of disagreement between clocks is fine;
+    a lead dated later than that is invalid input, not a lead that stops the purge for years."""
+    lead = make_lead(1, ingestionDate=NOW_TS + ahead, TTL=NOW_TS + 3 * YEAR)
+    path = write_jsonl(tmp_path / "l.jsonl", [lead])
+    with freeze_time("2026-01-15T12:00:00+00:00"):
+        result = run(["import", "--json", str(path)], environ)
+    out = json_out(result)
+    if stored:
+        assert (result.exit_code, out["imported"]) == (0, 1)
+        return
+    assert (result.exit_code, out["imported"], out["rejected"]) == (2, 0, 1)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("invalid:")]
+    assert line.startswith(f"invalid: {path}: line 1: lead lead-000001: metadata.ingestionDate: ")
+    assert "in the future" in line
+    assert snapshot(engine)["leads"] == []
+
+
+def test_a_lead_of_2030_is_refused_and_the_purge_keeps_running(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    """The reproduction of the defect: a lead of 2030 imported, then `retention run purge`."""
+    path = write_jsonl(tmp_path / "l.jsonl", [make_lead(1, ingestionDate=1900000000,
+                                                        TTL=1900000000 + 3 * YEAR)])  # fmt: skip
+    with freeze_time("2026-01-15T12:00:00+00:00"):
+        assert run(["import", str(path)], environ).exit_code == 2
+        assert run(["run", "purge"], environ).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("ingested_before_cutoff", "stored"),
+    [(1, False), (0, False), (-1, True)],
+    ids=["ingested-3y-and-1s-ago", "ingested-exactly-3y-ago", "ingested-3y-minus-1s-ago"],
+)
+def test_a_lead_due_under_the_ceiling_on_arrival_is_not_stored(
+    environ: dict[str, str], engine: Engine, tmp_path: Path, ingested_before_cutoff: int,
+    stored: bool,
+) -> None:  # fmt: skip
+    """Both rules apply at import: a lead ingested 3 years ago or more (the ceiling), even with
+    a TTL in the future, is expired on arrival, its personal data never stored."""
+    cutoff = 1673784000  # 2023-01-15T12:00:00Z, three calendar years before the frozen now
+    lead = make_lead(1, ingestionDate=cutoff - ingested_before_cutoff, TTL=NOW_TS + YEAR)
+    path = write_jsonl(tmp_path / "l.jsonl", [lead])
+    with freeze_time("2026-01-15T12:00:00+00:00"):
+        out = json_out(run(["import", "--json", str(path)], environ))
+    assert (out["imported"], out["expired_on_arrival"]) == ((1, 0) if stored else (0, 1))
+    assert bool(snapshot(engine)["leads"]) is stored
+
+
+@pytest.mark.parametrize("stdin", [b"", b"\n  \n"], ids=["nothing", "blank-lines"])
+def test_no_input_at_all_is_exit_2(environ: dict[str, str], engine: Engine, stdin: bytes) -> None:
+    """`curl ... | retention import -` after a failed download must not look like success."""
+    result = run(["import", "--json", "-"], environ, stdin=stdin)
+    assert result.exit_code == 2
+    expected = "error: <stdin>: empty input: no page, array, lead or JSON Lines in it"
+    assert result.stderr.strip() == expected
+    assert json_out(result)["error"].startswith("<stdin>: empty input")
+
+
+def test_a_page_without_items_is_reported_as_such(environ: dict[str, str], tmp_path: Path) -> None:
+    path = write_json(tmp_path / "page.json", {"metadata": {}, "links": {"next": None}})
+    result = run(["import", str(path)], environ)
+    assert result.exit_code == 2
+    assert f"invalid: {path}: object: (record): a paginatedResultSet page without `items`" in (
+        result.stderr
+    )

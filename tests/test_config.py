@@ -111,12 +111,73 @@ def test_database_urls_are_shown_masked() -> None:
     assert mask_url("not a url") == "<unparseable database URL>"
 
 
+UPSTREAM_SIX = '"firstName", "lastName", "name", "gender", "language", "message"'
+
+
 def test_erased_fields_come_from_config_and_environment(tmp_path: Path) -> None:
     assert load_settings(environ={}).erasure.fields == (
         "firstName", "lastName", "name", "gender", "language", "message", "email", "isOwner",
     )  # fmt: skip
     config = tmp_path / "policy.toml"
-    config.write_text('[erasure]\nfields = ["firstName", "phoneNumbers", "firstName", "nick"]\n')
-    assert load_settings(config, environ={}).erasure.fields == ("firstName", "nick")
-    from_env = load_settings(environ={"RETENTION_ERASURE_FIELDS": '["email"]'})
-    assert from_env.erasure.fields == ("email",)
+    config.write_text(f'[erasure]\nfields = ["phoneNumbers", {UPSTREAM_SIX}, "firstName"]\n')
+    assert load_settings(config, environ={}).erasure.fields == (
+        "firstName", "lastName", "name", "gender", "language", "message",
+    )  # fmt: skip
+    from_env = load_settings(environ={"RETENTION_ERASURE_FIELDS": f'["email", {UPSTREAM_SIX}]'})
+    assert from_env.erasure.fields[0] == "email"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param('["shoeSize"]', "'shoeSize' is not a contactRequest field", id="unknown"),
+        pytest.param(
+            '["firstname"]', "'firstname' is not a contactRequest field (did you mean "
+            "'firstName'?)", id="wrong-case",
+        ),
+        pytest.param(
+            '["email", "firstName"]', "must include lastName, name, gender, language, message",
+            id="leaves-out-upstream-fields",
+        ),
+    ],
+)  # fmt: skip
+def test_erased_fields_must_be_contact_request_fields_and_cover_the_upstream_erasure(
+    fields: str, message: str
+) -> None:
+    """A field list that is not the contract's would mark leads erased while their data stays
+    (and drop the hashes that find the seeker): a config error naming the key and the field."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"RETENTION_ERASURE_FIELDS": fields})
+    assert caught.value.key == "erasure.fields"
+    assert message in str(caught.value)
+
+
+def test_an_environment_variable_naming_no_setting_is_refused_like_a_file_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"RETENTION_PURGE_BATCHSIZE": "5"})
+    assert caught.value.key == "RETENTION_PURGE_BATCHSIZE"
+    assert str(caught.value) == (
+        "config: RETENTION_PURGE_BATCHSIZE: unknown setting "
+        "(did you mean RETENTION_PURGE_BATCH_SIZE?)"
+    )
+
+
+def test_variables_that_are_not_settings_stay_allowed() -> None:
+    settings = load_settings(
+        environ={
+            "RETENTION_SUBJECT_KEY": KEY,
+            "RETENTION_TEST_POSTGRES_URL": "postgresql+psycopg://x@y/z",
+            "RETENTION_BENCH_WORKDIR": "/tmp/bench",
+            "RETENTION_PURGE_BATCH_SIZE": "5",
+            "OTHER_RETENTION_THING": "1",
+        }
+    )
+    assert settings.purge.batch_size == 5
+
+
+def test_the_clock_skew_is_configurable() -> None:
+    assert load_settings(environ={}).retention.max_clock_skew_seconds == 300
+    env = {"RETENTION_RETENTION_MAX_CLOCK_SKEW_SECONDS": "0"}
+    assert load_settings(environ=env).retention.max_clock_skew_seconds == 0
+    with pytest.raises(ConfigError, match=r"retention\.max_clock_skew_seconds"):
+        load_settings(environ={"RETENTION_RETENTION_MAX_CLOCK_SKEW_SECONDS": "-1"})

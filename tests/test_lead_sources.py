@@ -103,10 +103,33 @@ def test_unreadable_input_is_an_input_error(tmp_path: Path, content: bytes, mess
     assert "\n" not in str(caught.value)
 
 
-def test_an_empty_file_has_no_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content", [b"", b"  \n", b"\xef\xbb\xbf\n"], ids=["empty", "blank", "bom"]
+)
+def test_an_empty_input_is_an_error_not_zero_leads(tmp_path: Path, content: bytes) -> None:
+    """A failed download piped in (`curl ... | retention import -`) must not look like an
+    import of no leads."""
     empty = tmp_path / "empty.json"
-    empty.write_text("  \n")
-    assert _read(empty) == []
+    empty.write_bytes(content)
+    with pytest.raises(InputError, match="empty input") as caught:
+        _read(empty)
+    assert str(empty) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param({"metadata": {}, "links": {}}, id="no-items"),
+        pytest.param({"metadata": {}, "links": {}, "items": None}, id="items-null"),
+    ],
+)
+@pytest.mark.parametrize("form", ["document", "json-lines"])
+def test_a_page_without_items_says_so(tmp_path: Path, document: object, form: str) -> None:
+    path = tmp_path / "page.json"
+    text = json.dumps(document, indent=None if form == "json-lines" else 2)
+    path.write_text(text + ("\n" if form == "json-lines" else ""))
+    (record,) = _read(path)
+    assert record.error is not None and "page without `items`" in record.error
 
 
 def test_missing_files_are_reported_before_any_work(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ import json
 from datetime import timedelta
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
 from retention.config import Settings
 from retention.errors import GuardError
 from retention.services.holds import place_hold, release_hold_by_id
 from retention.services.purge import PurgeResult, purge_due_leads
+from retention.storage.runs import start_run
 from retention.storage.schema import lead_subjects
 from tests.factories import (
     NOW,
@@ -121,7 +123,7 @@ def test_held_leads_are_skipped_audited_and_purged_after_release(
     assert lead_ids(engine) == {"lead-000001", "lead-000002"}
     skipped = audit_rows(engine, "lead.hold_skipped")
     assert sorted(e.lead_id for e in skipped) == ["lead-000001", "lead-000002"]
-    release_hold_by_id(engine, by_lead, now=NOW)
+    release_hold_by_id(settings, engine, by_lead.hold_id or 0, now=NOW)
     second = _purge(settings, engine)
     assert (second.deleted, second.hold_skipped) == (1, 1)
     assert lead_ids(engine) == {"lead-000002"}
@@ -166,11 +168,64 @@ def test_guard_allows_many_leads_when_they_are_a_small_share(
     assert _purge(strict, engine).deleted == 3  # 15% of the store: under the share
 
 
-def test_a_clock_before_the_newest_ingestion_is_refused(settings: Settings, engine: Engine) -> None:
-    seed(settings, engine, [make_lead(1, ingestionDate=NOW_TS + 60, TTL=NOW_TS + YEAR)])
-    with pytest.raises(GuardError, match="clock"):
+def test_a_lead_dated_in_the_future_does_not_stop_the_purge(
+    settings: Settings, engine: Engine
+) -> None:
+    """Upstream dates say nothing about our clock: a lead ingested "in 2030" (stored before
+    the import refused such leads) must not block every purge until 2030."""
+    seed(settings, engine, [make_lead(1, ingestionDate=NOW_TS + 4 * YEAR, TTL=NOW_TS + 5 * YEAR),
+                            due_lead(2)])  # fmt: skip
+    assert _purge(settings, engine).deleted == 1
+
+
+@pytest.mark.parametrize(
+    ("behind", "refused"),
+    [(301, True), (300, False), (299, False)],
+    ids=["skew+1s-behind", "skew-behind", "skew-1s-behind"],
+)
+@pytest.mark.parametrize("recorded", ["run", "audit-event"])
+def test_a_clock_behind_what_the_tool_recorded_is_refused(
+    settings: Settings, engine: Engine, behind: int, refused: bool, recorded: str
+) -> None:
+    """The clock check compares with times this tool wrote itself (a run's start, an audit
+    event), allowing retention.max_clock_skew_seconds (300 s by default)."""
+    seed(settings, engine, [due_lead(1)])
+    later = NOW + timedelta(seconds=behind)
+    if recorded == "run":
+        with engine.begin() as conn:
+            start_run(conn, job="erasure", started_at=later, dry_run=False, host="h", pid=1,
+                      worker=0, status="skipped")  # fmt: skip
+    else:
+        place_hold(settings, engine, reason="case 1", now=later, email="nobody@example.com")
+    if not refused:
+        assert _purge(settings, engine).deleted == 1
+        return
+    before = snapshot(engine)
+    with pytest.raises(GuardError, match="clock check") as caught:
         _purge(settings, engine)
-    assert _purge(settings, engine, force=True).deleted == 0
+    assert "retention purge --force" in str(caught.value)
+    assert "blast-radius" not in str(caught.value) and "share" not in str(caught.value)
+    assert snapshot(engine) == before
+    assert _purge(settings, engine, force=True).deleted == 1
+
+
+def test_after_a_forced_run_the_clock_check_trusts_the_new_records(
+    settings: Settings, engine: Engine
+) -> None:
+    """A run once recorded under a clock set years ahead must not outlive a forced run: the
+    check looks at the newest records, not the latest times."""
+    from jobs.purge import purge_job
+
+    seed(settings, engine, [due_lead(1), due_lead(2), fresh_lead(3)])
+    with engine.begin() as conn:
+        start_run(conn, job="purge", started_at=NOW + timedelta(days=900), dry_run=False,
+                  host="h", pid=1, worker=0, status="skipped")  # fmt: skip
+    with freeze_time(NOW):
+        with pytest.raises(GuardError, match="clock check"):
+            purge_job(_lenient(settings), engine)
+        assert purge_job(_lenient(settings), engine, force=True).outcome.status == "succeeded"
+    with freeze_time(NOW + timedelta(hours=1)):
+        assert purge_job(_lenient(settings), engine).outcome.status == "succeeded"
 
 
 def test_the_default_batch_size_depends_on_the_backend(settings: Settings, engine: Engine) -> None:
@@ -178,3 +233,45 @@ def test_the_default_batch_size_depends_on_the_backend(settings: Settings, engin
     result = _purge(_lenient(settings), engine, force=True)
     expected = 1 if engine.dialect.name == "postgresql" else 3  # 5000 / 800 per batch
     assert (result.deleted, result.batches) == (1701, expected)
+
+
+def test_a_held_lead_is_audited_once_per_run_over_many_batches_and_walks(
+    settings: Settings, engine: Engine
+) -> None:
+    """A run that walks the store in storage order, then by rule, meets a held lead in both
+    walks: one `lead.hold_skipped` per held lead and run, and `hold_skipped` counts leads."""
+    seed(
+        settings,
+        engine,
+        [due_lead(n) for n in range(1, 21)] + [fresh_lead(n) for n in range(21, 31)],
+    )
+    place_hold(settings, engine, reason="case 1", now=NOW, lead_id="lead-000003")
+    place_hold(settings, engine, reason="case 2", now=NOW, email="seeker.17@example.com")
+    result = _purge(_lenient(settings), engine, batch_size=5)
+    assert (result.deleted, result.hold_skipped) == (18, 2)
+    assert result.batches > 4, "several batches and walks, or this proves nothing"
+    skipped = audit_rows(engine, "lead.hold_skipped")
+    assert sorted(e.lead_id for e in skipped) == ["lead-000003", "lead-000017"]
+
+
+@pytest.mark.parametrize("limit", [None, 7, 13], ids=["no-limit", "limit-7", "limit-13"])
+@pytest.mark.parametrize("held", [False, True], ids=["no-hold", "holds"])
+@pytest.mark.parametrize("batch_size", [4, 100], ids=["storage-order", "by-rule"])
+def test_the_dry_run_counts_what_the_real_run_does(
+    settings: Settings, engine: Engine, limit: int | None, held: bool, batch_size: int
+) -> None:
+    ceiling = [make_lead(n, ingestionDate=NOW_TS - 4 * YEAR, TTL=NOW_TS + YEAR)
+               for n in range(11, 16)]  # fmt: skip
+    seed(settings, engine, [due_lead(n) for n in range(1, 11)] + ceiling +
+         [fresh_lead(n) for n in range(16, 41)])  # fmt: skip
+    if held:
+        place_hold(settings, engine, reason="case 1", now=NOW, lead_id="lead-000002")
+        place_hold(settings, engine, reason="case 2", now=NOW, lead_id="lead-000012")
+    lenient = _lenient(settings)
+    dry = _purge(lenient, engine, dry_run=True, limit=limit, batch_size=batch_size)
+    real = _purge(lenient, engine, limit=limit, batch_size=batch_size)
+    assert dry.by_rule == real.by_rule
+    assert dry.deleted == real.deleted == sum(real.by_rule.values())
+    if limit is None:
+        assert dry.hold_skipped == real.hold_skipped
+        assert dry.batches == real.batches

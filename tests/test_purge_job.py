@@ -26,7 +26,7 @@ from retention.storage.engine import READ_ONLY
 from retention.storage.locks import try_run_lock
 from retention.storage.schema import audit_events, job_runs
 from tests.cli_helpers import json_out, run
-from tests.factories import FROZEN_NOW_TEXT, audit_rows, due_lead, fresh_lead, lead_ids, seed
+from tests.factories import FROZEN_NOW_TEXT, NOW, audit_rows, due_lead, fresh_lead, lead_ids, seed
 
 ROOT = Path(__file__).parents[1]
 
@@ -88,7 +88,9 @@ def test_a_refused_run_is_recorded_as_failed_with_its_reason(
     with freeze_time(FROZEN_NOW_TEXT):
         result = run(["purge"], environ)
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: purge refused: 1002 of 1002")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: purge refused by the blast-radius guard: 1002 of 1002")
+    assert last.endswith("run `retention purge --force` once")
     (row,) = _runs(engine)
     assert row.status == "failed" and "purge refused" in row.error
     assert len(lead_ids(engine)) == 1002
@@ -182,6 +184,8 @@ def test_a_purge_killed_with_sigkill_is_finished_by_the_next_run(
     _assert_each_lead_purged_once(engine, DUE)
     statuses = [r.status for r in _runs(engine)]
     assert statuses == ["failed", "succeeded"], "the killed run's row is closed by the next run"
+    finished = audit_rows(engine, "run.finished")
+    assert sorted(e.run_id for e in finished) == [r.id for r in _runs(engine)]
 
 
 def test_sigterm_finishes_the_batch_and_records_an_interrupted_run(
@@ -256,3 +260,52 @@ def test_each_run_appends_its_chain_head_to_the_anchor_file(
     # What was published proves the chain later on.
     verified = run(["audit", "verify", "--anchor", lines[0].split(" ")[3]], environ)
     assert verified.exit_code == 0, verified.output
+
+
+def test_closing_a_run_left_running_writes_its_run_finished_event(
+    settings: Settings, engine: Engine
+) -> None:
+    from retention.storage.runs import start_run
+
+    with engine.begin() as conn:
+        dead = start_run(conn, job="purge", started_at=NOW, dry_run=False, host="gone", pid=1,
+                         worker=0)  # fmt: skip
+    with freeze_time(FROZEN_NOW_TEXT):
+        assert purge_job(settings, engine, dry_run=True).outcome.status == "succeeded"
+        assert _runs(engine)[0].status == "running", "a dry run changes nothing"
+        run_ = purge_job(settings, engine)
+    assert [r.status for r in _runs(engine)] == ["failed", "succeeded", "succeeded"]
+    (closed,) = [e for e in audit_rows(engine, "run.finished") if e.run_id == dead]
+    details = json.loads(closed.details)
+    assert (details["status"], details["closed_by_run"]) == ("failed", run_.outcome.run_id)
+    assert verify_audit_chain(engine).ok
+
+
+@pytest.mark.parametrize("command", [["purge"], ["run", "erasure"]])
+def test_an_anchor_file_that_cannot_be_written_fails_the_run_after_the_work(
+    settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path,
+    command: list[str],
+) -> None:  # fmt: skip
+    """Publishing the head is part of the run: the work is committed, the exit code is 1."""
+    config = tmp_path / "anchor.toml"
+    config.write_text(f'[audit]\nanchor_file = "{tmp_path / "missing-folder" / "a.txt"}"\n')
+    seed(settings, engine, [due_lead(1)])
+    with freeze_time(FROZEN_NOW_TEXT):
+        result = run([*command, "--json"], {**environ, "RETENTION_CONFIG": str(config)})
+    assert result.exit_code == 1
+    out = json_out(result)
+    assert out["status"] == "succeeded" and out["exit_code"] == 1
+    assert "could not append the audit head" in out["error"]
+    assert "could not append the audit head" in result.stderr
+    if command == ["purge"]:
+        assert out["deleted"] == 1 and lead_ids(engine) == set()
+
+
+def test_the_dry_run_log_line_says_what_would_be_deleted(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    seed(settings, engine, [due_lead(1), due_lead(2)])
+    with freeze_time(FROZEN_NOW_TEXT):
+        result = run(["purge", "--dry-run"], environ)
+    (line,) = [line for line in result.stderr.splitlines() if "batches" in line]
+    assert "would delete 2 (ttl 2, ceiling 0)" in line and "deleted" not in line

@@ -24,8 +24,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError  # noqa: E402
 
 from retention.cli.app import App  # noqa: E402
 from retention.cli.logs import configure_logging  # noqa: E402
+from retention.cli.output import JSON_KEYS, JsonOption, failure_document  # noqa: E402
 from retention.config import LOG_FORMATS, load_settings  # noqa: E402
-from retention.errors import DatabaseUnavailableError, RetentionError  # noqa: E402
+from retention.errors import ConfigError, DatabaseUnavailableError, RetentionError  # noqa: E402
 
 __all__ = ["cli", "main"]
 
@@ -76,9 +77,19 @@ class RetentionGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = list(args)  # to tell, on a usage error, whether --json was asked
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # Click prints the usage and exits 2; with --json, one JSON object comes first.
+            keys = _json_keys_of(ctx, exc.ctx)
+            if keys is not None:
+                failure_document(keys, exc.format_message(), exc.exit_code)
+            raise
         except RetentionError as exc:
             code, message = exc.exit_code, str(exc)
             original: BaseException = exc
@@ -96,8 +107,26 @@ class RetentionGroup(click.Group):
             code, message, original = 1, f"database error: {_driver_reason(exc)}", exc
         if ctx.params.get("traceback"):
             raise original
+        keys = ctx.meta.get(JSON_KEYS)
+        if keys is not None:
+            failure_document(keys, message, code)
         click.echo(f"error: {message}", err=True)
         ctx.exit(code)
+
+
+_ARGS = "retention.args"
+
+
+def _json_keys_of(root: click.Context, failed: click.Context | None) -> tuple[str, ...] | None:
+    """The JSON keys of the command a usage error is about, when --json was on its line."""
+    keys: tuple[str, ...] | None = root.meta.get(JSON_KEYS)
+    if keys is not None or "--json" not in root.meta.get(_ARGS, ()):
+        return keys
+    command = failed.command if failed is not None else None
+    for param in command.params if command is not None else ():
+        if isinstance(param, JsonOption):
+            return param.keys
+    return None
 
 
 @click.group(cls=RetentionGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,16 +168,23 @@ def cli(
     failed, 2 bad usage or input, 3 database unreachable or schema not current.
     """
     level = "debug" if verbose else ("warning" if quiet else None)
-    settings = load_settings(
-        config_path,
-        overrides={
-            "database.url": database_url,
-            "logging.format": log_format,
-            "logging.level": level,
-        },
-    )
-    configure_logging(settings.logging.format, settings.logging.level)
-    app = App(settings)
+    try:
+        settings = load_settings(
+            config_path,
+            overrides={
+                "database.url": database_url,
+                "logging.format": log_format,
+                "logging.level": level,
+            },
+        )
+    except ConfigError as exc:
+        # Raised when the command first needs its settings, once its own options (--json)
+        # are parsed, so that the error reaches it like any other.
+        configure_logging(log_format or LOG_FORMATS[0], level or "info")
+        app = App(None, config_error=exc)
+    else:
+        configure_logging(settings.logging.format, settings.logging.level)
+        app = App(settings)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import Engine
 
 from retention.config import Settings
+from retention.errors import ConfigError
 from retention.storage.engine import check_schema_current, create_store_engine
 
 __all__ = ["App", "pass_app"]
@@ -15,8 +16,16 @@ __all__ = ["App", "pass_app"]
 
 @dataclass(slots=True)
 class App:
-    settings: Settings
+    _settings: Settings | None
+    config_error: ConfigError | None = None  # raised when a command asks for the settings
     _engines: list[Engine] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            assert self.config_error is not None
+            raise self.config_error
+        return self._settings
 
     def store(self) -> Engine:
         """The engine of a store whose schema is current (exit 3 otherwise)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from retention.cli.app import App, pass_app
-from retention.cli.output import echo_json, json_option
+from retention.cli.output import echo_json, head_json, json_option
 from retention.services.audit import parse_anchor, verify_audit_chain
 
 __all__ = ["audit"]
@@ -22,21 +22,24 @@ def audit() -> None:
     metavar="ID:HASH",
     help="A chain head published by an earlier run: the chain must still extend it.",
 )
-@json_option
+@json_option("ok", "events", "head", "first_bad_event", "problem")
 @pass_app
 def verify(app: App, anchor: str | None, as_json: bool) -> None:
     """Walk the hash chain and name the first event that does not match (exit 1 if any)."""
     anchored = parse_anchor(anchor) if anchor else None
     report = verify_audit_chain(app.store(), anchor=anchored)
+    error = None if report.ok else f"audit chain broken at event {report.first_bad_event}"
     if as_json:
         echo_json(
             {
                 "ok": report.ok,
                 "events": report.events,
-                "head": {"event_id": report.head.event_id, "hash": report.head.hash},
+                "head": head_json(report.head),
                 "first_bad_event": report.first_bad_event,
                 "problem": report.problem,
-            }
+            },
+            error=error,
+            exit_code=0 if report.ok else 1,
         )
     elif report.ok:
         click.echo(f"audit chain ok: {report.events} events, head {report.head}")

@@ -7,7 +7,7 @@ import click
 from retention.cli.app import App, pass_app
 from retention.cli.output import echo_json, json_option
 from retention.services.schema import upgrade_schema
-from retention.storage.engine import current_revision, head_revision
+from retention.storage.engine import KNOWN_REVISIONS, current_revision, head_revision
 
 __all__ = ["db"]
 
@@ -18,7 +18,7 @@ def db() -> None:
 
 
 @db.command()
-@json_option
+@json_option("before", "after", "changed")
 @pass_app
 def upgrade(app: App, as_json: bool) -> None:
     """Create the schema or upgrade it to this version; safe to run again."""
@@ -34,7 +34,7 @@ def upgrade(app: App, as_json: bool) -> None:
 
 
 @db.command()
-@json_option
+@json_option("database", "current", "head", "up_to_date")
 @pass_app
 def current(app: App, as_json: bool) -> None:
     """Show the schema revision of the store and the one this version needs."""
@@ -50,5 +50,10 @@ def current(app: App, as_json: bool) -> None:
             }
         )
         return
-    state = "current" if revision == head else "needs `retention db upgrade`"
+    if revision == head:
+        state = "current"
+    elif revision is not None and revision not in KNOWN_REVISIONS:
+        state = f"newer than this version of lead-retention (up to {head}): use the newer tool"
+    else:
+        state = "needs `retention db upgrade`"
     click.echo(f"{app.settings.database.masked_url}: revision {revision or '(none)'}, {state}")

@@ -25,7 +25,10 @@ __all__ = ["demo"]
     "--leads", type=click.IntRange(min=10), default=5000, show_default=True,
     help="How many synthetic leads to generate.",
 )  # fmt: skip
-@json_option
+@json_option(
+    "path", "leads_before", "leads_after", "guard_refused_first_run", "deleted", "by_rule",
+    "hold_skipped", "run_id", "erasure", "erased_on_import", "audit_chain_ok", "audit_head",
+)  # fmt: skip
 @pass_app
 def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
     """Build a demo SQLite store of synthetic leads spanning four years, purge and erase.

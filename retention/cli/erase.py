@@ -8,7 +8,7 @@ import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.cli.output import dry_run_option, echo_json, head_json, json_option
 from retention.services.erasure import RequestOutcome, erase_subject
 
 __all__ = ["erase", "subject_options"]
@@ -26,7 +26,8 @@ def subject_options(func: Any) -> Any:
             click.option("--lead-id", help="One lead, by its upstream leadId."),
             click.option(
                 "--region",
-                help="Country of a --phone given without its country code (FR, DE, BE, AT, ...).",
+                help="Country of a --phone given without its country code: FR, DE, BE, AT "
+                "(or FRA, DEU, BEL, AUT), or another ISO 3166-1 alpha-2 code.",
             ),
         )
     ):
@@ -34,11 +35,17 @@ def subject_options(func: Any) -> Any:
     return func
 
 
+ERASE_KEYS = (
+    "request_id", "status", "leads_erased", "hold_skipped", "dry_run", "lead_ids", "fields",
+    "residue", "audit_head",
+)  # fmt: skip
+
+
 @click.command()
 @subject_options
 @click.option("--reference", help="Free text kept with the request, e.g. a ticket number.")
 @dry_run_option
-@json_option
+@json_option(*ERASE_KEYS)
 @pass_app
 def erase(
     app: App,
@@ -62,12 +69,23 @@ def erase(
         app.settings, app.store(), now=clock.utcnow(), email=email, phone=phone,
         lead_id=lead_id, region=region, reference=reference, dry_run=dry_run,
     )  # fmt: skip
-    _render(outcome, dry_run=dry_run, as_json=as_json)
+    code, error = _exit(outcome)
+    _render(outcome, dry_run=dry_run, as_json=as_json, error=error, code=code)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _exit(outcome: RequestOutcome) -> tuple[int, str | None]:
     if outcome.status == "failed":
-        raise click.exceptions.Exit(1)
+        return 1, outcome.error or f"request {outcome.request_id} failed"
+    if outcome.anchor_error is not None:
+        return 1, outcome.anchor_error
+    return 0, None
 
 
-def _render(outcome: RequestOutcome, *, dry_run: bool, as_json: bool) -> None:
+def _render(
+    outcome: RequestOutcome, *, dry_run: bool, as_json: bool, error: str | None, code: int
+) -> None:
     document: dict[str, Any] = {
         "request_id": outcome.request_id,
         "status": outcome.status,
@@ -75,15 +93,12 @@ def _render(outcome: RequestOutcome, *, dry_run: bool, as_json: bool) -> None:
         "hold_skipped": outcome.hold_skipped,
         "dry_run": dry_run,
         "lead_ids": list(outcome.lead_ids),
+        "fields": outcome.fields if dry_run else None,
+        "residue": outcome.residue.as_dict() if outcome.residue else None,
+        "audit_head": head_json(outcome.audit_head),
     }
-    if dry_run:
-        document["fields"] = outcome.fields
-    if outcome.error:
-        document["error"] = outcome.error
-    if not dry_run:
-        document["residue"] = outcome.residue.as_dict() if outcome.residue else None
     if as_json:
-        echo_json(document)
+        echo_json(document, error=error, exit_code=code)
         return
     if dry_run:
         click.echo(
@@ -99,5 +114,7 @@ def _render(outcome: RequestOutcome, *, dry_run: bool, as_json: bool) -> None:
     click.echo(
         f"request {outcome.request_id} {outcome.status}: {outcome.leads_erased} leads erased{held}"
     )
-    if outcome.error:
-        click.echo(f"request {outcome.request_id}: {outcome.error}", err=True)
+    if outcome.audit_head is not None:
+        click.echo(f"audit head {outcome.audit_head}")
+    if error is not None:
+        click.echo(f"error: {error}", err=True)

@@ -11,10 +11,15 @@ import click
 from jobs.erasure import ErasureRun, erasure_job
 from jobs.signals import stop_requested_on_signals
 from retention.cli.app import App
-from retention.cli.output import echo_json
+from retention.cli.output import echo_json, head_json
 from retention.services.erasure import BatchProgress
 
-__all__ = ["run_erasure"]
+__all__ = ["ERASURE_KEYS", "run_erasure"]
+
+ERASURE_KEYS = (
+    "run_id", "status", "dry_run", "requests", "completed", "deferred", "failed",
+    "leads_erased", "hold_skipped", "batches", "sample_lead_ids", "audit_head", "residue",
+)  # fmt: skip
 
 
 def _progress(enabled: bool) -> Callable[[BatchProgress], None] | None:
@@ -41,12 +46,23 @@ def run_erasure(app: App, *, dry_run: bool, as_json: bool) -> None:
         )
     if progress is not None:
         click.echo("", err=True)
-    _render(run, as_json)
-    if run.outcome.status in ("failed", "interrupted"):
-        raise click.exceptions.Exit(1)
+    code, error = _exit(run)
+    _render(run, as_json, error=error, code=code)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
-def _render(run: ErasureRun, as_json: bool) -> None:
+def _exit(run: ErasureRun) -> tuple[int, str | None]:
+    if run.outcome.status == "failed":
+        return 1, run.outcome.error
+    if run.outcome.status == "interrupted":
+        return 1, "interrupted by a signal after the batch in flight; the next run goes on"
+    if run.anchor_error is not None:
+        return 1, run.anchor_error
+    return 0, None
+
+
+def _render(run: ErasureRun, as_json: bool, *, error: str | None, code: int) -> None:
     outcome, result = run.outcome, run.result
     head = outcome.head
     counts = result.counts() if result else {}
@@ -62,12 +78,11 @@ def _render(run: ErasureRun, as_json: bool) -> None:
         "hold_skipped": counts.get("hold_skipped", 0),
         "batches": counts.get("batches", 0),
         "sample_lead_ids": list(result.sample_lead_ids) if result else [],
-        "audit_head": {"event_id": head.event_id, "hash": head.hash} if head else None,
+        "audit_head": head_json(head),
         "residue": run.residue.as_dict() if run.residue else None,
-        "error": outcome.error,
     }
     if as_json:
-        echo_json(document)
+        echo_json(document, error=error, exit_code=code)
         return
     if outcome.status == "skipped":
         click.echo(f"erasure run {outcome.run_id} skipped: another erasure run holds the lock")
@@ -79,7 +94,7 @@ def _render(run: ErasureRun, as_json: bool) -> None:
         f"{document['failed']} failed), {verb} {document['leads_erased']} leads, "
         f"{document['hold_skipped']} held"
     )
-    if outcome.error:
-        click.echo(f"error: {outcome.error}", err=True)
     if head is not None:
         click.echo(f"audit head {head}")
+    if error is not None:
+        click.echo(f"error: {error}", err=True)

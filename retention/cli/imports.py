@@ -8,11 +8,16 @@ import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.cli.output import dry_run_option, echo_json, head_json, json_option
 from retention.services.importing import import_leads
 from retention.services.lead_sources import check_readable, read_records
 
 __all__ = ["import_command"]
+
+IMPORT_KEYS = (
+    "imported", "updated", "rejected", "erased_on_import", "hold_skipped",
+    "expired_on_arrival", "dry_run", "written", "errors", "audit_head",
+)  # fmt: skip
 
 
 @click.command(name="import")
@@ -23,7 +28,7 @@ __all__ = ["import_command"]
     help="Write the valid leads and list the invalid ones (exit code 2 still).",
 )
 @dry_run_option
-@json_option
+@json_option(*IMPORT_KEYS)
 @pass_app
 def import_command(
     app: App, paths: tuple[str, ...], skip_invalid: bool, dry_run: bool, as_json: bool
@@ -48,6 +53,17 @@ def import_command(
         click.echo(f"invalid: {error}", err=True)
     if result.rejected > len(result.errors):
         click.echo(f"invalid: ... and {result.rejected - len(result.errors)} more", err=True)
+    code, failure = 0, None
+    if result.rejected:
+        code = 2
+        failure = (
+            f"{result.rejected} invalid record(s): the valid ones were written"
+            if result.written
+            else f"{result.rejected} invalid record(s): nothing was written; fix them or use "
+            "--skip-invalid to import the valid ones"
+        )
+    elif result.anchor_error is not None:
+        code, failure = 1, result.anchor_error
     if as_json:
         echo_json(
             {
@@ -60,7 +76,10 @@ def import_command(
                 "dry_run": result.dry_run,
                 "written": result.written,
                 "errors": [str(error) for error in result.errors],
-            }
+                "audit_head": head_json(result.audit_head),
+            },
+            error=failure,
+            exit_code=code,
         )
     else:
         prefix = "dry run, nothing written: " if dry_run else ""
@@ -69,11 +88,9 @@ def import_command(
             f"rejected {result.rejected}, erased on import {result.erased_on_import}, "
             f"expired on arrival {result.expired_on_arrival}"
         )
-        if result.rejected and not skip_invalid:
-            click.echo(
-                f"nothing was written: {result.rejected} invalid record(s); fix them or use "
-                "--skip-invalid to import the valid ones",
-                err=True,
-            )
-    if result.rejected:
-        raise click.exceptions.Exit(2)
+        if result.audit_head is not None:
+            click.echo(f"audit head {result.audit_head}")
+        if failure is not None:
+            click.echo(f"error: {failure}", err=True)
+    if code:
+        raise click.exceptions.Exit(code)

@@ -11,10 +11,15 @@ import click
 from jobs.purge import PurgeRun, purge_job
 from jobs.signals import stop_requested_on_signals
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.cli.output import dry_run_option, echo_json, head_json, json_option
 from retention.services.purge import BatchProgress
 
-__all__ = ["purge", "run_purge"]
+__all__ = ["PURGE_KEYS", "purge", "run_purge"]
+
+PURGE_KEYS = (
+    "run_id", "status", "dry_run", "deleted", "hold_skipped", "batches", "by_rule",
+    "sample_lead_ids", "audit_head", "residue",
+)  # fmt: skip
 
 
 def _progress(enabled: bool) -> Callable[[BatchProgress], None] | None:
@@ -53,12 +58,21 @@ def run_purge(
         )  # fmt: skip
     if progress is not None:
         click.echo("", err=True)
-    _render(run, as_json)
+    code, error = _exit(run)
+    _render(run, as_json, error=error, code=code)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _exit(run: PurgeRun) -> tuple[int, str | None]:
     if run.outcome.status == "interrupted":
-        raise click.exceptions.Exit(1)
+        return 1, "interrupted by a signal after the batch in flight; the next run goes on"
+    if run.anchor_error is not None:
+        return 1, run.anchor_error
+    return 0, None
 
 
-def _render(run: PurgeRun, as_json: bool) -> None:
+def _render(run: PurgeRun, as_json: bool, *, error: str | None, code: int) -> None:
     outcome, result = run.outcome, run.result
     head = outcome.head
     document: dict[str, Any] = {
@@ -70,11 +84,11 @@ def _render(run: PurgeRun, as_json: bool) -> None:
         "batches": result.batches if result else 0,
         "by_rule": result.by_rule if result else {},
         "sample_lead_ids": list(result.sample_lead_ids) if result else [],
-        "audit_head": {"event_id": head.event_id, "hash": head.hash} if head else None,
+        "audit_head": head_json(head),
         "residue": run.residue.as_dict() if run.residue else None,
     }
     if as_json:
-        echo_json(document)
+        echo_json(document, error=error, exit_code=code)
         return
     if outcome.status == "skipped":
         click.echo(f"purge run {outcome.run_id} skipped: another purge run holds the lock")
@@ -90,6 +104,8 @@ def _render(run: PurgeRun, as_json: bool) -> None:
         click.echo("lead ids: " + ", ".join(document["sample_lead_ids"]))
     if head is not None:
         click.echo(f"audit head {head}")
+    if error is not None:
+        click.echo(f"error: {error}", err=True)
 
 
 @click.command()
@@ -105,7 +121,7 @@ def _render(run: PurgeRun, as_json: bool) -> None:
     is_flag=True,
     help="Run even if the blast-radius guard or the clock check refuses (this run only).",
 )
-@json_option
+@json_option(*PURGE_KEYS)
 @pass_app
 def purge(
     app: App, dry_run: bool, batch_size: int | None, limit: int | None, force: bool, as_json: bool
@@ -113,9 +129,11 @@ def purge(
     """Delete every lead past its TTL or the retention ceiling, with an audit event each.
 
     Runs in batches, one transaction each; held leads are skipped and audited. Refuses (exit 1,
-    nothing deleted) when more than the configured share of the store would go, or when the
-    clock is earlier than the newest lead; --force overrides for one run. SIGTERM or Ctrl-C
-    stops after the batch in flight (exit 1). A run that finds another purge running exits 0.
+    nothing deleted) when more than the configured share of the store and more than the
+    configured number of leads would go (retention.guard_max_share and guard_max_leads), or
+    when the clock is earlier than the newest time this tool recorded; --force overrides
+    both for one run. SIGTERM or Ctrl-C stops after the batch in flight (exit 1). A run that
+    finds another purge running exits 0.
     """
     run_purge(
         app, dry_run=dry_run, as_json=as_json, force=force, batch_size=batch_size, limit=limit

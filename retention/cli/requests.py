@@ -10,7 +10,7 @@ import click
 from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.erase import subject_options
-from retention.cli.output import dry_run_option, echo_json, json_option
+from retention.cli.output import dry_run_option, echo_json, head_json, json_option
 from retention.domain.erasure import REQUEST_STATUSES
 from retention.services.requests import add_request, import_requests, parse_received, requests_of
 from retention.storage.requests import RequestRow
@@ -52,7 +52,8 @@ def requests() -> None:
     help="When the seeker asked (YYYY-MM-DD or ISO date-time; default now): "
     "the deadline is one calendar month later.",
 )
-@json_option
+@dry_run_option
+@json_option("request_id", "duplicate_of", "due_at", "dry_run", "audit_head")
 @pass_app
 def add(
     app: App,
@@ -62,41 +63,55 @@ def add(
     region: str | None,
     reference: str | None,
     received_at: str | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Queue one request; the next erasure run carries it out (oldest first).
 
     A subject that already has an open request is not queued twice (exit 0, the open
-    request's id is shown).
+    request's id is shown). --dry-run checks the subject and records nothing.
     """
     now = clock.utcnow()
     received = parse_received(received_at, now=now, where="--received-at") if received_at else None
     queued = add_request(
         app.settings, app.store(), now=now, email=email, phone=phone, lead_id=lead_id,
-        region=region, reference=reference, received_at=received,
+        region=region, reference=reference, received_at=received, dry_run=dry_run,
     )  # fmt: skip
+    code = 1 if queued.anchor_error else 0
     if as_json:
         echo_json(
             {
                 "request_id": queued.request_id,
                 "duplicate_of": queued.duplicate_of,
                 "due_at": _iso(queued.due_at),
-            }
+                "dry_run": queued.dry_run,
+                "audit_head": head_json(queued.audit_head),
+            },
+            error=queued.anchor_error,
+            exit_code=code,
         )
-    elif queued.request_id is None:
+    elif queued.duplicate_of is not None:
         click.echo(f"not queued: request {queued.duplicate_of} for this subject is still open")
+    elif queued.dry_run:
+        click.echo(f"dry run: would queue a request due {_iso(queued.due_at)}; nothing recorded")
     else:
         click.echo(f"request {queued.request_id} queued, due {_iso(queued.due_at)}")
+        click.echo(f"audit head {queued.audit_head}")
+    if code:
+        if not as_json:
+            click.echo(f"error: {queued.anchor_error}", err=True)
+        raise click.exceptions.Exit(code)
 
 
 @requests.command(name="import")
 @click.argument("path", type=click.Path(dir_okay=False), metavar="FILE.csv")
 @click.option(
     "--region",
-    help="Country of phone numbers given without their country code (FR, DE, BE, AT, ...).",
+    help="Country of phone numbers given without their country code (FR, DE, BE, AT, or "
+    "another ISO 3166-1 alpha-2 code; also FRA, DEU, BEL, AUT).",
 )
 @dry_run_option
-@json_option
+@json_option("added", "duplicates", "request_ids", "dry_run", "audit_head")
 @pass_app
 def import_command(app: App, path: str, region: str | None, dry_run: bool, as_json: bool) -> None:
     """Queue the requests of a CSV file: columns kind,value,received_at,reference.
@@ -108,6 +123,7 @@ def import_command(app: App, path: str, region: str | None, dry_run: bool, as_js
     result = import_requests(
         app.settings, app.store(), path, now=clock.utcnow(), region=region, dry_run=dry_run
     )
+    code = 1 if result.anchor_error else 0
     if as_json:
         echo_json(
             {
@@ -115,11 +131,20 @@ def import_command(app: App, path: str, region: str | None, dry_run: bool, as_js
                 "duplicates": result.duplicates,
                 "request_ids": list(result.request_ids),
                 "dry_run": dry_run,
-            }
+                "audit_head": head_json(result.audit_head),
+            },
+            error=result.anchor_error,
+            exit_code=code,
         )
-        return
-    verb = "would queue" if dry_run else "queued"
-    click.echo(f"{verb} {result.added} requests, {result.duplicates} duplicates skipped")
+    else:
+        verb = "would queue" if dry_run else "queued"
+        click.echo(f"{verb} {result.added} requests, {result.duplicates} duplicates skipped")
+        if result.audit_head is not None:
+            click.echo(f"audit head {result.audit_head}")
+    if code:
+        if not as_json:
+            click.echo(f"error: {result.anchor_error}", err=True)
+        raise click.exceptions.Exit(code)
 
 
 @requests.command(name="list")
@@ -131,7 +156,7 @@ def import_command(app: App, path: str, region: str | None, dry_run: bool, as_js
     help="Only requests in this status (repeatable).",
 )
 @click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
-@json_option
+@json_option("requests")
 @pass_app
 def list_command(app: App, statuses: tuple[str, ...], overdue: bool, as_json: bool) -> None:
     """List erasure requests, oldest first (never the seeker's identifier)."""

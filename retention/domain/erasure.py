@@ -16,15 +16,18 @@ from typing import Any
 from retention.domain.audit_chain import canonical_details
 
 __all__ = [
+    "ERASABLE_FIELDS",
     "FIELD_COLUMNS",
     "REASONS",
     "REQUEST_KINDS",
     "REQUEST_SOURCES",
     "REQUEST_STATUSES",
     "UPSTREAM_ERASED_FIELDS",
+    "check_erased_fields",
     "due_date",
     "erased_details",
     "looks_erased_upstream",
+    "verified_fields",
 ]
 
 # contactRequest field -> the leads column that holds a copy of it. Other fields the policy
@@ -48,6 +51,41 @@ REQUEST_SOURCES = ("cli", "file", "upstream", "import")
 # The upstream API's GDPR erasure nulls these and empties phoneNumbers (seeker-leads-api.md
 # section 3.7); email and isOwner may survive it.
 UPSTREAM_ERASED_FIELDS = ("firstName", "lastName", "name", "gender", "language", "message")
+# The contactRequest fields an erasure may null (upstream-api section 3.7, plus `name`, which the
+# upstream's GDPR note names); phoneNumbers always becomes [].
+ERASABLE_FIELDS = tuple(FIELD_COLUMNS)
+
+
+def check_erased_fields(names: Sequence[str]) -> tuple[str, ...]:
+    """The erased-field list of a policy, in order, without repeats (`phoneNumbers`, always
+    emptied, is dropped). Raises ValueError naming the first field that is not a contactRequest
+    field, or the upstream-erased fields the list leaves out: an erasure that keeps a name or
+    the message is no erasure, whatever a config says."""
+    chosen: list[str] = []
+    for name in names:
+        if name == "phoneNumbers" or name in chosen:
+            continue
+        if name not in ERASABLE_FIELDS:
+            near = [f for f in ERASABLE_FIELDS if f.lower() == name.lower()]
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(
+                f"{name!r} is not a contactRequest field{hint}; the fields are "
+                f"{', '.join(ERASABLE_FIELDS)} (phoneNumbers always becomes [])"
+            )
+        chosen.append(name)
+    missing = [name for name in UPSTREAM_ERASED_FIELDS if name not in chosen]
+    if missing:
+        raise ValueError(
+            f"must include {', '.join(missing)}: the upstream API's own erasure nulls "
+            f"{', '.join(UPSTREAM_ERASED_FIELDS)}, so an erasure here must too"
+        )
+    return tuple(chosen)
+
+
+def verified_fields(fields: Sequence[str]) -> tuple[str, ...]:
+    """The fields the read-back after an erasure checks: the policy's, and always those the
+    upstream contract erases, whatever the policy names (phoneNumbers is checked too)."""
+    return tuple(dict.fromkeys((*fields, *UPSTREAM_ERASED_FIELDS)))
 
 
 def due_date(received: datetime) -> datetime:

@@ -13,6 +13,7 @@ __all__ = [
     "is_international",
     "normalize_email",
     "normalize_phone",
+    "parse_region",
     "region_for_country",
 ]
 
@@ -56,6 +57,24 @@ def _canonical_e164() -> tuple[dict[str, frozenset[int]], re.Pattern[str]]:
 
 def region_for_country(country: str) -> str | None:
     return PORTAL_REGIONS.get(country)
+
+
+def parse_region(text: str) -> str:
+    """The phone region a person typed: an ISO 3166-1 alpha-2 code phonenumbers knows (`FR`,
+    any case), or a portal country's alpha-3 code (`FRA` -> `FR`), as the portal codes write
+    it. Anything else raises ValueError: an unknown region would leave a national number
+    unparsed, so the seeker would silently never be found."""
+    code = text.strip().upper()
+    if code in PORTAL_REGIONS:
+        return PORTAL_REGIONS[code]
+    if len(code) == 2 and code in _phonenumbers().SUPPORTED_REGIONS:
+        return code
+    portals = ", ".join(PORTAL_REGIONS.values())
+    alpha3 = ", ".join(PORTAL_REGIONS)
+    raise ValueError(
+        f"{text.strip()!r} is not a country code: use {portals} (or {alpha3}, as in the portal "
+        "codes), or another ISO 3166-1 alpha-2 code"
+    )
 
 
 def normalize_email(value: str) -> str | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 __all__ = [
+    "Cutoffs",
     "GuardVerdict",
     "RetentionPolicy",
     "check_blast_radius",
@@ -23,29 +24,53 @@ def years_before(moment: datetime, years: int) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class Cutoffs:
+    """When a lead is due, at one instant: its TTL at or before `ttl` (rule `ttl`), or,
+    whatever its TTL, its ingestion at or before `ceiling` (rule `ceiling`)."""
+
+    ttl: datetime  # now
+    ceiling: datetime
+
+    def rule_of(self, ttl: datetime, ingestion_date: datetime) -> str | None:
+        """`ttl` or `ceiling` when a lead with these dates is due (ttl first), else None."""
+        if ttl <= self.ttl:
+            return "ttl"
+        if ingestion_date <= self.ceiling:
+            return "ceiling"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """A lead is due when `ttl <= now` (rule `ttl`) or, whatever its TTL says, when it was
     ingested `ceiling_years` calendar years or more before now (rule `ceiling`).
 
     The guard refuses a run that would delete more than `guard_max_share` of the store and
-    more than `guard_max_leads` leads.
+    more than `guard_max_leads` leads. Clocks may disagree by `max_clock_skew_seconds`: no lead
+    is ingested later than that after now, and a run's clock may lag that far behind the
+    newest time this tool recorded.
     """
 
     ceiling_years: int
     guard_max_share: float
     guard_max_leads: int
+    max_clock_skew_seconds: int = 300
 
     def ceiling_cutoff(self, now: datetime) -> datetime:
         """Leads ingested at or before this instant are due under the ceiling rule."""
         return years_before(now, self.ceiling_years)
 
+    def cutoffs(self, now: datetime) -> Cutoffs:
+        """The rule's cut-offs at `now`, computed once for a run or an import."""
+        return Cutoffs(now, self.ceiling_cutoff(now))
+
     def due_rule(self, ttl: datetime, ingestion_date: datetime, now: datetime) -> str | None:
         """`ttl` or `ceiling` when the lead is due at `now` (ttl first), else None."""
-        if ttl <= now:
-            return "ttl"
-        if ingestion_date <= self.ceiling_cutoff(now):
-            return "ceiling"
-        return None
+        return self.cutoffs(now).rule_of(ttl, ingestion_date)
+
+    def latest_ingestion(self, now: datetime) -> datetime:
+        """An ingestion date later than this, at `now`, is in the future: refused."""
+        return now + timedelta(seconds=self.max_clock_skew_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +93,19 @@ def check_blast_radius(due: int, total: int, policy: RetentionPolicy) -> GuardVe
     )
 
 
-def check_clock(now: datetime, newest_ingestion: datetime | None) -> GuardVerdict:
-    """Refuse a clock earlier than the newest lead's ingestion date: the clock is wrong."""
-    if newest_ingestion is not None and now < newest_ingestion:
+def check_clock(
+    now: datetime, newest_recorded: datetime | None, policy: RetentionPolicy
+) -> GuardVerdict:
+    """Refuse a clock earlier than the newest time this tool recorded itself (its newest
+    audit event, its last run's start), by more than the allowed skew: the clock went back,
+    and nothing it says can be trusted. Upstream dates are not used: one lead dated in the
+    future would stop every purge until that date."""
+    if newest_recorded is None:
+        return GuardVerdict(True)
+    if now + timedelta(seconds=policy.max_clock_skew_seconds) < newest_recorded:
         return GuardVerdict(
             False,
-            f"the clock ({now:%Y-%m-%dT%H:%M:%SZ}) is earlier than the newest lead's ingestion "
-            f"date ({newest_ingestion:%Y-%m-%dT%H:%M:%SZ})",
+            f"the clock ({now:%Y-%m-%dT%H:%M:%SZ}) is earlier than the newest time this tool "
+            f"recorded ({newest_recorded:%Y-%m-%dT%H:%M:%SZ}, its last run or audit event)",
         )
     return GuardVerdict(True)

@@ -22,7 +22,7 @@ from retention.domain.lead import (
     PhoneNumber,
 )
 
-__all__ = ["LeadFieldError", "lead_id_of", "validate_lead"]
+__all__ = ["LeadFieldError", "lead_id_of", "lead_id_problem", "validate_lead"]
 
 _SPACE = re.compile(r"\s")
 NAME_MAX = 100
@@ -140,6 +140,19 @@ def _email(value: Any, path: str) -> str | None:
     return text
 
 
+def lead_id_problem(value: str) -> str | None:
+    """Why `value` cannot be a lead id (blank, too long, spaces or control characters at its
+    ends or inside), or None. A lead id travels into the audit chain, whose fields are joined
+    by a control character, so none may hold one."""
+    if not value.strip():
+        return "must not be blank"
+    if len(value) > LEAD_ID_MAX:
+        return f"is longer than {LEAD_ID_MAX} characters"
+    if not value.isprintable() or value != value.strip():
+        return "contains spaces or control characters"
+    return None
+
+
 def _lead_id(metadata: Mapping[str, Any]) -> str:
     value = metadata.get("leadId")
     if value is None:
@@ -148,12 +161,9 @@ def _lead_id(metadata: Mapping[str, Any]) -> str:
         return str(value)
     if not isinstance(value, str):
         raise LeadFieldError("metadata.leadId", "must be a string")
-    if not value.strip():
-        raise LeadFieldError("metadata.leadId", "must not be blank")
-    if len(value) > LEAD_ID_MAX:
-        raise LeadFieldError("metadata.leadId", f"is longer than {LEAD_ID_MAX} characters")
-    if not value.isprintable() or value != value.strip():
-        raise LeadFieldError("metadata.leadId", "contains spaces or control characters")
+    problem = lead_id_problem(value)
+    if problem is not None:
+        raise LeadFieldError("metadata.leadId", problem)
     return value
 
 

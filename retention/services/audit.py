@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 
+from retention.config import Settings
 from retention.domain.audit_chain import ChainBreak, verify_chain
 from retention.errors import InputError
 from retention.storage.audit import ChainHead, iter_events, read_head
 from retention.storage.engine import READ_ONLY
 
-__all__ = ["ChainReport", "append_anchor", "parse_anchor", "verify_audit_chain"]
+__all__ = [
+    "ChainReport",
+    "current_head",
+    "parse_anchor",
+    "publish_head",
+    "verify_audit_chain",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +65,38 @@ def verify_audit_chain(engine: Engine, *, anchor: tuple[int, str] | None = None)
     return ChainReport(False, check.events, walked, failure.event_id, failure.problem)
 
 
-def append_anchor(path: Path, *, head: ChainHead, job: str, run_id: int, when: datetime) -> None:
-    """Append `<time> <job> <run id> <event id>:<hash>` to the anchor file."""
-    line = f"{when:%Y-%m-%dT%H:%M:%SZ} {job} {run_id} {head}\n"
-    with path.open("a", encoding="ascii") as handle:
-        handle.write(line)
+def current_head(engine: Engine) -> ChainHead:
+    """The chain head as recorded now (a command publishes it after its last append)."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return read_head(conn)
+
+
+def publish_head(
+    settings: Settings,
+    head: ChainHead,
+    *,
+    source: str,
+    run_id: int | None,
+    when: datetime,
+    log: bool = True,
+) -> str | None:
+    """Publish the chain head outside the database after a run or command appended events:
+    a log line (unless the caller's own summary line carries it) and, with
+    `audit.anchor_file`, the line `<time> <job or command> <run id or -> <event id>:<hash>`
+    appended to that file. Returns None, or why the anchor file could not be written:
+    publishing is part of the work, so the caller fails (exit 1) after the work is done."""
+    extra = {"command": source} if run_id is None else {"job": source, "run_id": run_id}
+    if log:
+        logger.info("audit head %s", head, extra=extra)
+    path = settings.audit.anchor_file
+    if path is None:
+        return None
+    line = f"{when:%Y-%m-%dT%H:%M:%SZ} {source} {run_id if run_id is not None else '-'} {head}\n"
+    try:
+        with path.open("a", encoding="ascii") as handle:
+            handle.write(line)
+    except OSError as exc:
+        error = f"could not append the audit head {head} to {path}: {exc.strerror}"
+        logger.error("%s", error, extra=extra)
+        return error
+    return None

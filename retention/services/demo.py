@@ -9,7 +9,7 @@ import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ HELD_DEMO_LEADS = (3, 7)
 _PORTALS = ("SLG-FRA", "LIM-FRA", "MAG-FRA", "IWT-DEU", "IMN-DEU", "IWB-BEL", "IWT-AUT")
 _CATEGORIES = ("CLASSIFIED", "AGENCY", "PROPERTY_SEARCH")
 COUNTRY_CODES = {"FRA": "33", "DEU": "49", "BEL": "32", "AUT": "43"}
+_QUARTER = 91 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,8 @@ def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: in
         database=dataclasses.replace(settings.database, url=f"sqlite:///{path}"),
         subject=SubjectSettings(key_file=None, key=None),
     )
+    if not path.parent.is_dir():
+        raise InputError(f"--path: folder {path.parent} does not exist")
     if path.exists():
         engine = create_store_engine(demo_settings.database)
         try:
@@ -128,10 +131,46 @@ def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: in
     upgrade_schema(engine)
     with engine.begin() as conn:
         set_meta_once(conn, _DEMO_MARK, "yes")
-    records = (
-        SourceRecord("demo", f"item {index}", value=lead)
-        for index, lead in enumerate(synthetic_leads(now, leads), start=1)
-    )
-    # Imported "as of" four years ago, the way a store fills up over the years.
-    imported = import_leads(demo_settings, engine, records, now=years_before(now, 4))
+    imported = _import_as_they_arrived(demo_settings, engine, synthetic_leads(now, leads))
     return DemoStore(demo_settings, engine, imported)
+
+
+def _import_as_they_arrived(
+    settings: Settings, engine: Engine, generated: Iterator[dict[str, Any]]
+) -> ImportResult:
+    """Import the leads the way a store fills up over the years: oldest first, a quarter's
+    worth at a time, each import as of the newest ingestion date it holds (an import refuses a
+    lead ingested after its clock, and does not store one due already)."""
+    ordered = sorted(generated, key=lambda lead: lead["metadata"]["ingestionDate"])
+    totals = dict.fromkeys(("imported", "updated", "rejected", "erased", "expired", "held"), 0)
+    result: ImportResult | None = None
+    start = 0
+    while start < len(ordered):
+        first = ordered[start]["metadata"]["ingestionDate"]
+        end = start
+        while end < len(ordered) and ordered[end]["metadata"]["ingestionDate"] < first + _QUARTER:
+            end += 1
+        chunk = ordered[start:end]
+        records = (
+            SourceRecord("demo", f"item {start + index}", value=lead)
+            for index, lead in enumerate(chunk, start=1)
+        )
+        as_of = datetime.fromtimestamp(chunk[-1]["metadata"]["ingestionDate"], UTC)
+        result = import_leads(settings, engine, records, now=as_of)
+        for name, value in (
+            ("imported", result.imported), ("updated", result.updated),
+            ("rejected", result.rejected), ("erased", result.erased_on_import),
+            ("expired", result.expired_on_arrival), ("held", result.hold_skipped),
+        ):  # fmt: skip
+            totals[name] += value
+        start = end
+    assert result is not None, "the demo store has at least one lead"
+    return dataclasses.replace(
+        result,
+        imported=totals["imported"],
+        updated=totals["updated"],
+        rejected=totals["rejected"],
+        erased_on_import=totals["erased"],
+        expired_on_arrival=totals["expired"],
+        hold_skipped=totals["held"],
+    )

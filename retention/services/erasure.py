@@ -23,10 +23,16 @@ from sqlalchemy import Connection, Engine
 
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft, canonical_details
-from retention.domain.erasure import REQUEST_STATUSES, due_date, erased_details
+from retention.domain.erasure import (
+    REQUEST_STATUSES,
+    due_date,
+    erased_details,
+    verified_fields,
+)
 from retention.errors import InputError, VerificationError
+from retention.services.audit import current_head, publish_head
 from retention.services.subjects import RequestSubject, request_subject_of
-from retention.storage.audit import append_events
+from retention.storage.audit import ChainHead, append_events
 from retention.storage.dialect import (
     concurrent_workers,
     take_request_intake_lock,
@@ -84,6 +90,8 @@ class RequestOutcome:
     residue: ResidueReport | None = None
     busy: bool = False  # a lead was held by another transaction: the request stays open
     held_ids: tuple[str, ...] = ()  # leads kept by a legal hold in this pass
+    audit_head: ChainHead | None = None  # `retention erase`: the head it published
+    anchor_error: str | None = None  # ... or why the anchor file could not be written
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +164,8 @@ def erase_leads(
     back; raises VerificationError, and the caller rolls back, when a value is left. Leads
     another transaction holds are returned as busy (PostgreSQL), for a later run."""
     erasure = erase_lead_rows(conn, lead_ids, fields, now)
-    left = leads_keeping_values(conn, [lead.lead_id for lead in erasure.erased], fields)
+    erased = [lead.lead_id for lead in erasure.erased]
+    left = leads_keeping_values(conn, erased, verified_fields(fields))
     if left:
         raise VerificationError(left)
     return erasure
@@ -627,8 +636,11 @@ def erase_subject(
             # run vacuums them.
             residue = clean_residue(engine, CHANGED_TABLES, vacuum=False)
             outcome = dataclasses.replace(outcome, residue=residue)
-        return outcome
-    # Another process carried it out between the two transactions: report what it recorded.
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        (row,) = list_requests(conn, request_id=request_id)
-    return RequestOutcome(row.id, row.status, row.leads_erased, 0, 0, error=row.error)
+    else:
+        # Another process carried it out between the two transactions: what it recorded.
+        with engine.connect().execution_options(**READ_ONLY) as conn:
+            (row,) = list_requests(conn, request_id=request_id)
+        outcome = RequestOutcome(row.id, row.status, row.leads_erased, 0, 0, error=row.error)
+    head = current_head(engine)
+    error = publish_head(settings, head, source="erase", run_id=None, when=now)
+    return dataclasses.replace(outcome, audit_head=head, anchor_error=error)

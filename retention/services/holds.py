@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -9,12 +11,36 @@ from sqlalchemy import Engine
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft, canonical_details
 from retention.errors import InputError
+from retention.services.audit import publish_head
 from retention.services.subjects import subject_of
-from retention.storage.audit import append_events
-from retention.storage.engine import READ_ONLY
+from retention.storage.audit import ChainHead, append_events
+from retention.storage.engine import READ_ONLY, transaction
 from retention.storage.holds import HoldRow, insert_hold, list_holds, release_hold
+from retention.storage.leads import existing_lead_ids
 
-__all__ = ["all_holds", "place_hold", "release_hold_by_id"]
+__all__ = ["HoldPlacement", "HoldRelease", "all_holds", "place_hold", "release_hold_by_id"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPlacement:
+    hold_id: int | None  # None in a dry run
+    dry_run: bool
+    # A hold on a lead id: whether that lead is in the store now (None for a subject hold). A
+    # hold on a lead not imported yet applies once it arrives.
+    lead_in_store: bool | None
+    audit_head: ChainHead | None = None
+    anchor_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRelease:
+    hold: HoldRow
+    changed: bool  # False: it was released already, nothing changed
+    dry_run: bool
+    audit_head: ChainHead | None = None
+    anchor_error: str | None = None
 
 
 def place_hold(
@@ -28,16 +54,26 @@ def place_hold(
     email: str | None = None,
     phone: str | None = None,
     region: str | None = None,
-) -> int:
-    """Record a hold on a lead or a subject, with its `hold.placed` audit event."""
+    dry_run: bool = False,
+) -> HoldPlacement:
+    """Record a hold on a lead or a subject, with its `hold.placed` audit event. A dry run
+    checks everything and records nothing."""
     if not reason.strip():
         raise InputError("--reason: a hold needs a reason")
     if until is not None and until <= now:
         raise InputError("--until: must be in the future")
-    with engine.begin() as conn:
+    with transaction(engine, dry_run=dry_run) as conn:
         subject = subject_of(
             settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
         )
+        present = bool(existing_lead_ids(conn, [subject.lead_id])) if subject.lead_id else None
+        if present is False:
+            logger.warning(
+                "lead %s is not in the store: the hold applies to it once it is imported",
+                subject.lead_id,
+            )
+        if dry_run:
+            return HoldPlacement(None, True, present)
         hold_id = insert_hold(
             conn,
             lead_id=subject.lead_id,
@@ -51,21 +87,34 @@ def place_hold(
             "target": subject.kind,
             "until": until.isoformat() if until else None,
         }
-        append_events(
+        head = append_events(
             conn,
             [EventDraft(now, "hold.placed", canonical_details(details), lead_id=subject.lead_id)],
         )
-    return hold_id
+    error = publish_head(settings, head, source="hold place", run_id=None, when=now)
+    return HoldPlacement(hold_id, False, present, head, error)
 
 
-def release_hold_by_id(engine: Engine, hold_id: int, *, now: datetime) -> HoldRow:
-    with engine.begin() as conn:
+def release_hold_by_id(
+    settings: Settings, engine: Engine, hold_id: int, *, now: datetime, dry_run: bool = False
+) -> HoldRelease:
+    """Release a hold, with its `hold.released` event. A hold released already is left as it
+    is (changed False, no event); an unknown id is an input error. A dry run changes nothing."""
+    with transaction(engine, dry_run=dry_run) as conn:
+        found = list_holds(conn, hold_id=hold_id)
+        if not found:
+            raise InputError(f"hold {hold_id}: no such hold")
+        if found[0].released_at is not None or dry_run:
+            return HoldRelease(found[0], found[0].released_at is None, dry_run)
         released = release_hold(conn, hold_id, now)
-        if released is None:
-            raise InputError(f"hold {hold_id}: no such active hold")
+        if released is None:  # another transaction released it meanwhile (PostgreSQL)
+            return HoldRelease(list_holds(conn, hold_id=hold_id)[0], False, False)
         details = canonical_details({"hold_id": hold_id})
-        append_events(conn, [EventDraft(now, "hold.released", details, lead_id=released.lead_id)])
-    return released
+        head = append_events(
+            conn, [EventDraft(now, "hold.released", details, lead_id=released.lead_id)]
+        )
+    error = publish_head(settings, head, source="hold release", run_id=None, when=now)
+    return HoldRelease(released, True, False, head, error)
 
 
 def all_holds(engine: Engine) -> list[HoldRow]:

@@ -31,7 +31,7 @@ from retention.domain.audit_chain import EventDraft, canonical_details
 from retention.domain.erasure import due_date, erased_details
 from retention.domain.subjects import subject_hash
 from retention.services.erasure import erase_leads, received_event
-from retention.storage.audit import append_events
+from retention.storage.audit import ChainHead, append_events
 from retention.storage.dialect import take_suppression_lock
 from retention.storage.erasure import ErasedLead, held_lead_ids, subject_lead_ids
 from retention.storage.holds import active_holds_exist
@@ -72,6 +72,7 @@ class ImportErasures:
         self._low_id = 0
         self._suppressed_by: Counter[int] = Counter()
         self._skipped: set[str] = set()
+        self.head: ChainHead | None = None  # after finish(), when it appended events
 
     # --- holds ---------------------------------------------------------------------------
 
@@ -246,5 +247,5 @@ class ImportErasures:
             self._erase(conn, suppressed, [])
         add_leads_erased(conn, self._suppressed_by)
         if self._events:
-            append_events(conn, self._events)
+            self.head = append_events(conn, self._events)
             self._events = []

@@ -22,10 +22,13 @@ from retention.domain.erasure import looks_erased_upstream
 from retention.domain.lead import Lead
 from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
+from retention.services.audit import publish_head
 from retention.services.erasure import CHANGED_TABLES
 from retention.services.import_erasure import ImportErasures
 from retention.services.lead_sources import SourceRecord
+from retention.services.policy import policy_of
 from retention.services.subject_key import subject_key_for_store
+from retention.storage.audit import ChainHead
 from retention.storage.dialect import bulk_insert
 from retention.storage.engine import describe_error
 from retention.storage.lead_writer import Row, lead_row, lead_writer
@@ -63,6 +66,8 @@ class ImportResult:
     dry_run: bool
     written: bool
     errors: tuple[RecordError, ...]
+    audit_head: ChainHead | None = None  # published when the import appended audit events
+    anchor_error: str | None = None  # ... or why the anchor file could not be written
 
 
 @dataclass(slots=True)
@@ -103,15 +108,25 @@ def _reject(tally: _Tally, error: RecordError, limit: int) -> None:
         tally.errors.append(error)
 
 
-def _classify(record: SourceRecord) -> Lead | RecordError:
+def _classify(record: SourceRecord, latest_ingestion: datetime) -> Lead | RecordError:
     if record.error is not None:
         return RecordError(record.source, record.position, None, "(record)", record.error)
     try:
-        return validate_lead(record.value, plain_text=record.plain_text)
+        lead = validate_lead(record.value, plain_text=record.plain_text)
     except LeadFieldError as exc:
         return RecordError(
             record.source, record.position, lead_id_of(record.value), exc.field, exc.problem
         )
+    if lead.ingestion_date > latest_ingestion:
+        problem = (
+            f"is in the future ({lead.ingestion_date:%Y-%m-%dT%H:%M:%SZ}, more than "
+            "retention.max_clock_skew_seconds after this host's clock): a lead cannot have "
+            "been ingested yet"
+        )
+        return RecordError(
+            record.source, record.position, lead.lead_id, "metadata.ingestionDate", problem
+        )
+    return lead
 
 
 # While an import runs, the interpreter switches threads every 0.2 ms instead of every 5 ms:
@@ -230,6 +245,9 @@ def import_leads(
     tally = _Tally()
     batch_size = settings.imports.batch_size
     limit = settings.imports.max_errors_listed
+    policy = policy_of(settings)
+    latest_ingestion = policy.latest_ingestion(now)
+    due = policy.cutoffs(now)
 
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -239,11 +257,12 @@ def import_leads(
             writer = _BatchWriter(conn, key, now, tally, settings.erasure.fields)
             batch = _Batch()
             for record in records:
-                outcome = _classify(record)
+                outcome = _classify(record, latest_ingestion)
                 if isinstance(outcome, RecordError):
                     _reject(tally, outcome, limit)
                     continue
-                if outcome.ttl <= now:
+                # Due already, by either rule: the lead is not stored.
+                if due.rule_of(outcome.ttl, outcome.ingestion_date) is not None:
                     tally.expired += 1
                     continue
                 if tally.rejected and not skip_invalid:
@@ -276,6 +295,10 @@ def import_leads(
         # dead row versions are left for the next erasure job run to vacuum (a VACUUM of the
         # leads table does not belong in every import).
         clean_residue(engine, CHANGED_TABLES, vacuum=False)
+    head = writer.erasures.head if written and writer is not None else None
+    anchor_error = None
+    if head is not None:
+        anchor_error = publish_head(settings, head, source="import", run_id=None, when=now)
     result = ImportResult(
         imported=tally.imported,
         updated=tally.updated,
@@ -286,6 +309,8 @@ def import_leads(
         dry_run=dry_run,
         written=written,
         errors=tuple(tally.errors),
+        audit_head=head,
+        anchor_error=anchor_error,
     )
     logger.info(
         "import %s: %d imported, %d updated, %d rejected, %d erased on import, "

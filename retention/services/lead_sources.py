@@ -193,6 +193,19 @@ def _page_items(page: Any) -> list[Any] | None:
     return None
 
 
+_PAGE_WITHOUT_ITEMS = "a paginatedResultSet page without `items`: it holds no leads"
+
+
+def _looks_like_page(value: Any) -> bool:
+    """A page's envelope (`links`, no `contactRequest`) but no `items` list: not a lead."""
+    return (
+        isinstance(value, dict)
+        and "links" in value
+        and "contactRequest" not in value
+        and not isinstance(value.get("items"), list)
+    )
+
+
 def _read_json_lines(
     first_line: bytes, stream: BinaryIO, source: str, line_no: int
 ) -> Iterator[SourceRecord]:
@@ -211,7 +224,9 @@ def _read_json_lines(
             yield SourceRecord(source, position, error=f"not valid JSON ({exc.msg})")
             continue
         items = _page_items(value)
-        if items is None:
+        if items is None and _looks_like_page(value):
+            yield SourceRecord(source, position, error=_PAGE_WITHOUT_ITEMS)
+        elif items is None:
             yield _record(source, position, value, text)
         else:
             plain = _plain(text)
@@ -261,14 +276,18 @@ def _object_members(stream: _TextStream, source: str) -> Iterator[SourceRecord]:
                 raise stream.error("not valid JSON (expected ',' or '}')")
     if stream.peek():
         raise stream.error("not valid JSON (data after the end of the document)")
-    if not page:
+    if not page and _looks_like_page(members):
+        yield SourceRecord(source, "object", error=_PAGE_WITHOUT_ITEMS)
+    elif not page:
         yield SourceRecord(source, "object", value=members, plain_text=False)
 
 
 def _records_of_stream(stream: BinaryIO, source: str) -> Iterator[SourceRecord]:
     first, skipped_lines, consumed = _skip_leading(stream)
     if not first:
-        return
+        # Nothing at all: a download that failed (`curl ... | retention import -`) must not
+        # look like an import of zero leads.
+        raise InputError(f"{source}: empty input: no page, array, lead or JSON Lines in it")
     if first == b"[":
         text = _TextStream(b"", stream, source, offset=consumed)
         yield from _array_items(text, source)

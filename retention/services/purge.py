@@ -20,6 +20,7 @@ from retention.config import Settings
 from retention.domain.audit_chain import EventDraft
 from retention.domain.policy import RetentionPolicy, check_blast_radius, check_clock
 from retention.errors import GuardError
+from retention.services.policy import policy_of
 from retention.storage.audit import append_events
 from retention.storage.dialect import default_purge_batch
 from retention.storage.due_leads import (
@@ -35,8 +36,9 @@ from retention.storage.due_leads import (
 )
 from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
+from retention.storage.runs import newest_recorded_time
 
-__all__ = ["BatchProgress", "PurgeResult", "policy_of", "purge_due_leads"]
+__all__ = ["BatchProgress", "PurgeResult", "purge_due_leads"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,31 +79,29 @@ class _Tally:
     longest: float = 0.0
 
 
-def policy_of(settings: Settings) -> RetentionPolicy:
-    return RetentionPolicy(
-        ceiling_years=settings.retention.ceiling_years,
-        guard_max_share=settings.retention.guard_max_share,
-        guard_max_leads=settings.retention.guard_max_leads,
-    )
-
-
 def _details(lead: DueLead) -> str:
     # Canonical JSON (sorted keys, no spaces) of enum values only: built directly, it is the
     # hot path of a purge. Equal to audit_chain.canonical_details of the same mapping.
     return f'{{"category":"{lead.category}","portal":"{lead.portal}","rule":"{lead.rule}"}}'
 
 
-def _check_guards(counts: DueCounts, policy: RetentionPolicy, now: datetime) -> None:
-    for verdict in (
-        check_clock(now, counts.newest_ingestion),
-        check_blast_radius(counts.due - counts.held, counts.total, policy),
-    ):
-        if not verdict.allowed:
-            raise GuardError(
-                f"purge refused: {verdict.reason}. Nothing was deleted. If this is expected "
-                "(the first run on an old store, or after a long pause), run again with "
-                "--force; otherwise check the system clock and the last import first"
-            )
+def _check_guards(
+    counts: DueCounts, policy: RetentionPolicy, now: datetime, newest: datetime | None
+) -> None:
+    clock = check_clock(now, newest, policy)
+    if not clock.allowed:
+        raise GuardError(
+            f"purge refused by the clock check: {clock.reason}. Nothing was deleted. Check "
+            "the system clock (NTP) first; if the clock is right and the recorded time was "
+            "wrong, run `retention purge --force` once"
+        )
+    guard = check_blast_radius(counts.due - counts.held, counts.total, policy)
+    if not guard.allowed:
+        raise GuardError(
+            f"purge refused by the blast-radius guard: {guard.reason}. Nothing was deleted. "
+            "Check the system clock and the last import first; if this is expected (the first "
+            "run on an old store, or after a long pause), run `retention purge --force` once"
+        )
 
 
 def _purge_batch(
@@ -113,8 +113,11 @@ def _purge_batch(
     limit: int,
     run_id: int | None,
     skip_locked: bool,
+    skips_audited: set[str],
 ) -> tuple[list[DueLead], int]:
-    """One batch in one transaction: (leads met, in walk order; how many were deleted)."""
+    """One batch in one transaction: (leads met, in walk order; how many were deleted). A held
+    lead's skip is audited once per run: not again when its id is in `skips_audited` (a walk
+    after the storage-order walk meets it again); audited ones are added after the commit."""
     with engine.begin() as conn:
         if active_holds_exist(conn, now):
             # Look first, then delete what is not held.
@@ -142,9 +145,11 @@ def _purge_batch(
                     run_id=run_id,
                 )
                 for lead in batch
+                if not (lead.held and lead.lead_id in skips_audited)
             ],
         )
-        return batch, deleted
+    skips_audited.update(lead.lead_id for lead in batch if lead.held)
+    return batch, deleted
 
 
 def purge_due_leads(
@@ -169,16 +174,18 @@ def purge_due_leads(
     with engine.connect().execution_options(**READ_ONLY) as conn:
         holds = active_holds_exist(conn, now)
         counts = count_due(conn, now=now, cutoff=cutoff, holds=holds)
+        newest = None if force else newest_recorded_time(conn, exclude_run=run_id)
     if not force:
-        _check_guards(counts, policy, now)
+        _check_guards(counts, policy, now, newest)
     if dry_run:
         return _dry_run(
             engine, counts, now=now, cutoff=cutoff, limit=limit, holds=holds, batch_size=size
         )
 
     tally = _Tally()
+    skips_audited: set[str] = set()
     stopped = False
-    in_storage_order = counts.due >= STORAGE_WALK_SHARE * counts.total and counts.due > size
+    in_storage_order = _in_storage_order(counts, size)
     for walk in walks(now, cutoff, in_storage_order=in_storage_order):
         after: tuple[Any, ...] | None = None
         while True:
@@ -189,9 +196,10 @@ def purge_due_leads(
             if room <= 0:
                 break
             started = timer() if timer else 0.0
+            held_before = len(skips_audited)
             batch, deleted = _purge_batch(
                 engine, walk, now=now, after=after, limit=room, run_id=run_id,
-                skip_locked=settings.purge.workers > 1,
+                skip_locked=settings.purge.workers > 1, skips_audited=skips_audited,
             )  # fmt: skip
             if not batch:
                 break
@@ -200,7 +208,7 @@ def purge_due_leads(
             after = batch[-1].key
             tally.batches += 1
             tally.deleted += deleted
-            tally.hold_skipped += len(batch) - deleted
+            tally.hold_skipped += len(skips_audited) - held_before
             for lead in batch:
                 if not lead.held:
                     tally.by_rule[lead.rule] += 1
@@ -238,7 +246,9 @@ def _dry_run(
     holds: bool,
     batch_size: int,
 ) -> PurgeResult:
-    """What a real run would do, from counts and a first batch; nothing is locked or changed."""
+    """What a real run would do, from counts and a first batch; nothing is locked or changed.
+    `by_rule` and `deleted` count the leads that would go (held ones are in `hold_skipped`),
+    taken by rule in the order the run walks them (ttl, then ceiling) when `limit` cuts in."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         sample: list[str] = []
         for walk in walks(now, cutoff, in_storage_order=False):
@@ -247,15 +257,29 @@ def _dry_run(
             ):
                 if not lead.held and len(sample) < SAMPLE_SIZE:
                     sample.append(lead.lead_id)
-    deletable = counts.due - counts.held
-    deleted = deletable if limit is None else min(limit, deletable)
-    # by_rule counts the due leads of each rule, held ones included.
+    room = counts.due if limit is None else limit
+    by_ttl = min(room, counts.ttl - counts.held_ttl)
+    by_ceiling = min(room - by_ttl, counts.ceiling - counts.held_ceiling)
+    # Batches hold the held leads they meet too. A storage-order run walks every due lead
+    # once, then the rule walks meet the held ones again.
+    if _in_storage_order(counts, batch_size):
+        batches = -(-min(counts.due, by_ttl + by_ceiling + counts.held) // batch_size)
+        batches += -(-counts.held_ttl // batch_size) - (-counts.held_ceiling // batch_size)
+    else:
+        met_ttl = min(counts.ttl, by_ttl + counts.held_ttl)
+        met_ceiling = min(counts.ceiling, by_ceiling + counts.held_ceiling) if by_ceiling else 0
+        batches = -(-met_ttl // batch_size) - (-met_ceiling // batch_size)
     return PurgeResult(
         dry_run=True,
-        deleted=deleted,
+        deleted=by_ttl + by_ceiling,
         hold_skipped=counts.held,
-        batches=-(-counts.ttl // batch_size) - (-counts.ceiling // batch_size),
-        by_rule={"ttl": counts.ttl, "ceiling": counts.ceiling},
+        batches=batches,
+        by_rule={"ttl": by_ttl, "ceiling": by_ceiling},
         due_at_start=counts.due,
         sample_lead_ids=tuple(sample),
     )
+
+
+def _in_storage_order(counts: DueCounts, batch_size: int) -> bool:
+    """Whether a run walks the table in storage order rather than the rule indexes."""
+    return counts.due >= STORAGE_WALK_SHARE * counts.total and counts.due > batch_size

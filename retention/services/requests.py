@@ -19,14 +19,21 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from retention.config import Settings
-from retention.domain.erasure import REQUEST_KINDS, REQUEST_STATUSES
+from retention.domain.erasure import REQUEST_KINDS, REQUEST_STATUSES, due_date
 from retention.domain.subjects import subject_hash
 from retention.errors import InputError
+from retention.services.audit import current_head, publish_head
 from retention.services.erasure import clean_reference, record_request
 from retention.services.subject_key import subject_key_for_store
-from retention.services.subjects import RequestSubject, normalized_identifier, request_subject_of
+from retention.services.subjects import (
+    RequestSubject,
+    checked_region,
+    normalized_identifier,
+    request_subject_of,
+)
+from retention.storage.audit import ChainHead
 from retention.storage.dialect import take_request_intake_lock
-from retention.storage.engine import READ_ONLY
+from retention.storage.engine import READ_ONLY, transaction
 from retention.storage.requests import RequestRow, list_requests, open_requests_for
 
 __all__ = ["QueuedRequest", "RequestImport", "add_request", "import_requests", "requests_of"]
@@ -37,9 +44,12 @@ MAX_ERRORS_LISTED = 20
 
 @dataclass(frozen=True, slots=True)
 class QueuedRequest:
-    request_id: int | None  # None: not queued, an open request for the subject exists
-    duplicate_of: int | None
-    due_at: datetime | None
+    request_id: int | None  # None: not queued (a duplicate, or a dry run)
+    duplicate_of: int | None  # the subject's open request, when it has one
+    due_at: datetime | None  # of the request queued (or that a dry run would queue)
+    dry_run: bool = False
+    audit_head: ChainHead | None = None
+    anchor_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,9 @@ class RequestImport:
     added: int
     duplicates: int
     request_ids: tuple[int, ...]
+    dry_run: bool = False
+    audit_head: ChainHead | None = None
+    anchor_error: str | None = None
 
 
 def parse_received(text: str, *, now: datetime, where: str) -> datetime:
@@ -80,25 +93,31 @@ def add_request(
     region: str | None = None,
     reference: str | None = None,
     received_at: datetime | None = None,
+    dry_run: bool = False,
 ) -> QueuedRequest:
-    """Queue one request (source `cli`) for the erasure job."""
+    """Queue one request (source `cli`) for the erasure job. A dry run checks the subject
+    and tells whether it would be queued, recording nothing."""
     reference = clean_reference(reference)
     received = received_at or now
     if received > now:
         raise InputError("--received-at: in the future")
-    with engine.begin() as conn:
+    with transaction(engine, dry_run=dry_run) as conn:
         subject = request_subject_of(
             settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
         )
         take_request_intake_lock(conn)
         existing = open_requests_for(conn, [(subject.kind, subject.hash)])
         if existing:
-            return QueuedRequest(None, existing[(subject.kind, subject.hash)], None)
+            return QueuedRequest(None, existing[(subject.kind, subject.hash)], None, dry_run)
+        if dry_run:
+            return QueuedRequest(None, None, due_date(received), True)
         request_id = record_request(
             conn, subject, source="cli", reference=reference, received_at=received, now=now
         )
         (row,) = list_requests(conn, request_id=request_id)
-    return QueuedRequest(request_id, None, row.due_at)
+    head = current_head(engine)
+    error = publish_head(settings, head, source="requests add", run_id=None, when=now)
+    return QueuedRequest(request_id, None, row.due_at, False, head, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +166,10 @@ def import_requests(
     dry_run: bool = False,
 ) -> RequestImport:
     """Queue every request of a CSV file (source `file`) in one transaction, or none."""
+    region = checked_region(region)
     text = _read(path)
     source = Path(path).name
-    with engine.begin() as conn:
+    with transaction(engine, dry_run=dry_run) as conn:
         key = subject_key_for_store(settings, conn)
         parsed: list[tuple[RequestSubject, datetime, str | None]] = []
         errors: list[str] = []
@@ -185,20 +205,37 @@ def import_requests(
                     )
                 )
         count = len(parsed) - duplicates
-    return RequestImport(count, duplicates, tuple(added))
+    if not added:
+        return RequestImport(count, duplicates, (), dry_run)
+    head = current_head(engine)
+    error = publish_head(settings, head, source="requests import", run_id=None, when=now)
+    return RequestImport(count, duplicates, tuple(added), False, head, error)
 
 
 def _parse_row(
     row: _Row, key: bytes, region: str | None, *, source: str, now: datetime
 ) -> tuple[RequestSubject, datetime, str | None]:
-    where = f"{source}: line {row.line}"
+    """The row's request; InputError naming every bad column of the row (by name, never by
+    value): `FILE: line 3: kind: must be one of ...; received_at: in the future`."""
+    problems: list[str] = []
+    value = received = None
     if row.kind not in REQUEST_KINDS:
-        raise InputError(f"{where}: kind: must be one of {', '.join(REQUEST_KINDS)}")
-    value = normalized_identifier(row.kind, row.value, region, option=f"{where}: value")
-    received = parse_received(row.received_at, now=now, where=f"{where}: received_at")
+        problems.append(f"kind: must be one of {', '.join(REQUEST_KINDS)}")
+    else:
+        try:
+            value = normalized_identifier(row.kind, row.value, region, option="value")
+        except InputError as exc:
+            problems.append(str(exc))
+    try:
+        received = parse_received(row.received_at, now=now, where="received_at")
+    except InputError as exc:
+        problems.append(str(exc))
     reference = row.reference.strip() or None
     if reference is not None and len(reference) > 200:
-        raise InputError(f"{where}: reference: at most 200 characters")
+        problems.append("reference: at most 200 characters")
+    if problems:
+        raise InputError(f"{source}: line {row.line}: {'; '.join(problems)}")
+    assert value is not None and received is not None
     return RequestSubject(row.kind, value, subject_hash(key, row.kind, value)), received, reference
 
 

@@ -9,7 +9,12 @@ from alembic import command
 from sqlalchemy import Engine
 
 from retention.storage.dialect import take_schema_lock
-from retention.storage.engine import alembic_config, current_revision, head_revision
+from retention.storage.engine import (
+    alembic_config,
+    check_schema_known,
+    current_revision,
+    head_revision,
+)
 
 __all__ = ["SchemaUpgrade", "upgrade_schema"]
 
@@ -31,6 +36,8 @@ def upgrade_schema(engine: Engine) -> SchemaUpgrade:
     before = current_revision(engine)
     with engine.begin() as conn:
         take_schema_lock(conn)
+        # Under the lock: a newer version of the tool may have upgraded it meanwhile.
+        check_schema_known(current_revision(engine))
         config = alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

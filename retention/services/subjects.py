@@ -7,14 +7,21 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from retention.config import Settings
-from retention.domain.normalize import is_international, normalize_email, normalize_phone
+from retention.domain.normalize import (
+    is_international,
+    normalize_email,
+    normalize_phone,
+    parse_region,
+)
 from retention.domain.subjects import subject_hash
+from retention.domain.validation import lead_id_problem
 from retention.errors import InputError
 from retention.services.subject_key import subject_key_for_store
 
 __all__ = [
     "RequestSubject",
     "Subject",
+    "checked_region",
     "normalized_identifier",
     "request_subject_of",
     "subject_of",
@@ -38,13 +45,27 @@ class RequestSubject:
     hash: bytes = field(repr=False)
 
 
+def checked_region(region: str | None) -> str | None:
+    """`--region` as a phone region (FR, or the portal code's FRA), or None when not given;
+    an unknown one is refused (exit 2), never guessed."""
+    if region is None:
+        return None
+    try:
+        return parse_region(region)
+    except ValueError as exc:
+        raise InputError(f"--region: {exc}") from None
+
+
 def normalized_identifier(kind: str, value: str, region: str | None, *, option: str) -> str:
     """The normalized form of an email, phone number or lead id; blank, digit-less or
-    ambiguous identifiers are refused with an error naming `option`, never the value."""
+    ambiguous identifiers are refused with an error naming `option`, never the value.
+    `region` is a checked phone region (checked_region)."""
     if kind == "lead_id":
-        if not value.strip():
-            raise InputError(f"{option}: must not be blank")
-        return value.strip()
+        lead_id = value.strip()
+        problem = lead_id_problem(lead_id)
+        if problem is not None:
+            raise InputError(f"{option}: {problem}")
+        return lead_id
     if kind == "email":
         email = normalize_email(value)
         if email is None:
@@ -60,7 +81,7 @@ def normalized_identifier(kind: str, value: str, region: str | None, *, option: 
     text = value.strip()
     if region is None and text.startswith("00"):
         text = "+" + text[2:]  # 00 is the international prefix in every country served
-    number = normalize_phone(text, region.upper() if region else None)
+    number = normalize_phone(text, region)
     if number is None:
         raise InputError(f"{option}: must contain digits")
     return number
@@ -88,7 +109,7 @@ def subject_of(
 ) -> Subject:
     """Exactly one of email, phone or lead id; blank or ambiguous identifiers are refused."""
     kind, value = _given(email, phone, lead_id)
-    normalized = normalized_identifier(kind, value, region, option=_OPTIONS[kind])
+    normalized = normalized_identifier(kind, value, checked_region(region), option=_OPTIONS[kind])
     if kind == "lead_id":
         return Subject("lead_id", lead_id=normalized)
     key = subject_key_for_store(settings, conn)
@@ -106,7 +127,7 @@ def request_subject_of(
 ) -> RequestSubject:
     """The subject of an erasure request given on the command line."""
     kind, value = _given(email, phone, lead_id)
-    normalized = normalized_identifier(kind, value, region, option=_OPTIONS[kind])
+    normalized = normalized_identifier(kind, value, checked_region(region), option=_OPTIONS[kind])
     key = subject_key_for_store(settings, conn)
     return RequestSubject(kind, normalized, subject_hash(key, kind, normalized))
 

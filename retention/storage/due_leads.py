@@ -71,14 +71,18 @@ class DueLead:
 @dataclass(frozen=True, slots=True)
 class DueCounts:
     total: int
-    ttl: int
+    ttl: int  # due under each rule, held leads included
     ceiling: int
-    held: int
-    newest_ingestion: datetime | None
+    held_ttl: int  # of those, held
+    held_ceiling: int
 
     @property
     def due(self) -> int:
         return self.ttl + self.ceiling
+
+    @property
+    def held(self) -> int:
+        return self.held_ttl + self.held_ceiling
 
 
 def _ttl_rule(now: datetime) -> ColumnElement[bool]:
@@ -103,20 +107,15 @@ def walks(now: datetime, cutoff: datetime, *, in_storage_order: bool) -> list[Wa
 def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool) -> DueCounts:
     """How many leads each rule makes due, how many of those are held, and the store's size."""
     ttl_rule, ceiling_rule = _ttl_rule(now), _ceiling_rule(now, cutoff)
-    total, newest = conn.execute(select(func.count(), func.max(leads.c.ingestion_date))).one()
+    total = conn.scalar(select(func.count()).select_from(leads)) or 0
     by_ttl = conn.scalar(select(func.count()).where(ttl_rule)) or 0
     by_ceiling = conn.scalar(select(func.count()).where(ceiling_rule)) or 0
-    held = 0
+    held_ttl = held_ceiling = 0
     if holds:
-        held = (
-            conn.scalar(
-                select(func.count()).where(
-                    ttl_rule | ceiling_rule, hold_condition(leads.c.lead_id, now)
-                )
-            )
-            or 0
-        )
-    return DueCounts(int(total), int(by_ttl), int(by_ceiling), int(held), newest)
+        held = hold_condition(leads.c.lead_id, now)
+        held_ttl = conn.scalar(select(func.count()).where(ttl_rule, held)) or 0
+        held_ceiling = conn.scalar(select(func.count()).where(ceiling_rule, held)) or 0
+    return DueCounts(int(total), int(by_ttl), int(by_ceiling), int(held_ttl), int(held_ceiling))
 
 
 def _rule_of(ttl: datetime, now: datetime) -> str:

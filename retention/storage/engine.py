@@ -3,33 +3,46 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from retention.errors import DatabaseUnavailableError, RetentionError, SchemaNotCurrentError
+from retention.errors import (
+    DatabaseUnavailableError,
+    RetentionError,
+    SchemaNotCurrentError,
+    SchemaTooNewError,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
     from retention.config import DatabaseSettings
 
-# The newest migration in retention/migrations/versions (tests/test_migrations.py checks).
-SCHEMA_REVISION = "0005"
+# Every migration in retention/migrations/versions, oldest first; the last is the newest
+# (tests/test_migrations.py checks both).
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+SCHEMA_REVISION = KNOWN_REVISIONS[-1]
 
 __all__ = [
+    "KNOWN_REVISIONS",
     "READ_ONLY",
     "SCHEMA_REVISION",
     "alembic_config",
     "check_schema_current",
+    "check_schema_known",
     "create_store_engine",
     "current_revision",
     "describe_error",
     "head_revision",
     "sqlite_path",
+    "transaction",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +95,17 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _create_private_file(path: Path) -> None:
+    """Create an empty SQLite store file readable by its owner only: it will hold personal
+    data. SQLite gives its WAL and shared-memory files the mode of the database file."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process just created it
+    except OSError as exc:
+        raise DatabaseUnavailableError(f"cannot create {path}: {exc.strerror}") from None
+
+
 def create_store_engine(database: DatabaseSettings, *, must_exist: bool = True) -> Engine:
     """Create the engine and prove the database answers; DatabaseUnavailableError otherwise.
 
@@ -98,6 +122,8 @@ def create_store_engine(database: DatabaseSettings, *, must_exist: bool = True) 
             raise DatabaseUnavailableError(
                 f"cannot open {masked}: folder {path.parent} does not exist"
             )
+        if not path.exists():
+            _create_private_file(path)
         engine = create_engine(url)
         _configure_sqlite(engine, database.busy_timeout_seconds)
     else:
@@ -114,6 +140,20 @@ def create_store_engine(database: DatabaseSettings, *, must_exist: bool = True) 
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise DatabaseUnavailableError(f"cannot connect to {masked}: {reason}") from exc
     return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
+    """A transaction that commits at the end; for a dry run, a read-only one (SQLite: no
+    write lock taken up front) rolled back at the end whatever it did, e.g. the subject key's
+    fingerprint recorded on first use."""
+    if not dry_run:
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin() as started:
+        yield conn
+        started.rollback()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -153,6 +193,17 @@ def current_revision(engine: Engine) -> str | None:
         return str(revision) if revision is not None else None
 
 
+def check_schema_known(current: str | None) -> None:
+    """Raise SchemaTooNewError when the store is at a revision this version does not know:
+    a newer version of the tool upgraded it, and this one must not touch it."""
+    if current is not None and current not in KNOWN_REVISIONS:
+        raise SchemaTooNewError(
+            f"the database schema is at revision {current}, newer than this version of "
+            f"lead-retention knows (up to {SCHEMA_REVISION}): use the newer version of the "
+            "tool that upgraded it (`retention db upgrade` cannot downgrade)"
+        )
+
+
 def check_schema_current(engine: Engine) -> None:
     """Raise SchemaNotCurrentError unless the database is at the newest migration. Compares
     with SCHEMA_REVISION, which a test keeps equal to the newest migration script: loading
@@ -161,6 +212,7 @@ def check_schema_current(engine: Engine) -> None:
     head = SCHEMA_REVISION
     if current is None:
         raise SchemaNotCurrentError(f"the database has no lead-retention schema: {UPGRADE_HINT}")
+    check_schema_known(current)
     if current != head:
         raise SchemaNotCurrentError(
             f"the database schema is at revision {current}, this version needs {head}: "

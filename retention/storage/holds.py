@@ -79,13 +79,14 @@ def insert_hold(
 
 def release_hold(conn: Connection, hold_id: int, released_at: datetime) -> HoldRow | None:
     """Release an active hold; None when there is no such hold or it was released already."""
-    conn.execute(
+    result = conn.execute(
         update(legal_holds)
         .where(legal_holds.c.id == hold_id, legal_holds.c.released_at.is_(None))
         .values(released_at=released_at)
     )
-    rows = list_holds(conn, hold_id=hold_id)
-    return rows[0] if rows and rows[0].released_at == released_at else None
+    if result.rowcount != 1:
+        return None
+    return list_holds(conn, hold_id=hold_id)[0]
 
 
 def list_holds(conn: Connection, *, hold_id: int | None = None) -> list[HoldRow]:

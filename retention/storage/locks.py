@@ -77,18 +77,11 @@ class SQLiteRunLock:
             os.close(self._fd)
 
 
-class _ProcessLocalLock:
-    """An in-memory SQLite database lives in one process: nothing to coordinate."""
-
-    def release(self) -> None:
-        return None
-
-
 def try_run_lock(engine: Engine, job: str, worker: int) -> RunLock | None:
     """The lock of `job`'s worker slot, or None when another run holds it."""
     if engine.dialect.name == "postgresql":
         return PostgresRunLock.try_acquire(engine, job, worker)
     database = sqlite_path(engine.url.render_as_string(hide_password=False))
     if database is None:
-        return _ProcessLocalLock()
+        raise ValueError("an in-memory SQLite store has no run lock (config refuses it)")
     return SQLiteRunLock.try_acquire(database, job, worker)

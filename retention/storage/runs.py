@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
-from retention.storage.schema import job_runs
+from retention.storage.schema import audit_events, job_runs
 
-__all__ = ["finish_run", "mark_stale_runs", "start_run"]
+__all__ = ["StaleRun", "finish_run", "mark_stale_runs", "newest_recorded_time", "start_run"]
+
+STALE_ERROR = "the process ended before the run finished (killed or crashed)"
 
 
 def start_run(
@@ -58,19 +61,48 @@ def finish_run(
     )
 
 
-def mark_stale_runs(conn: Connection, *, job: str, worker: int, now: datetime) -> int:
-    """Close the `running` rows of a worker slot whose lock we now hold: their process died."""
-    result = conn.execute(
-        update(job_runs)
-        .where(
-            job_runs.c.job == job,
-            job_runs.c.worker == worker,
-            job_runs.c.status == "running",
+@dataclass(frozen=True, slots=True)
+class StaleRun:
+    id: int
+    job: str
+
+
+def mark_stale_runs(conn: Connection, *, job: str, worker: int, now: datetime) -> list[StaleRun]:
+    """Close the `running` rows of a worker slot whose lock we now hold: their process died.
+    Returns the runs closed (as `failed`), oldest first."""
+    stale = (
+        conn.execute(
+            select(job_runs.c.id)
+            .where(
+                job_runs.c.job == job, job_runs.c.worker == worker, job_runs.c.status == "running"
+            )
+            .order_by(job_runs.c.id)
         )
-        .values(
-            status="failed",
-            finished_at=now,
-            error="the process ended before the run finished (killed or crashed)",
-        )
+        .scalars()
+        .all()
     )
-    return result.rowcount
+    if not stale:
+        return []
+    conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id.in_(stale))
+        .values(status="failed", finished_at=now, error=STALE_ERROR)
+    )
+    return [StaleRun(int(run_id), job) for run_id in stale]
+
+
+def newest_recorded_time(conn: Connection, *, exclude_run: int | None) -> datetime | None:
+    """The clock this tool last wrote down, leaving out run `exclude_run` (the caller's own):
+    the time of the newest audit event and the start of the newest run (newest by id, not by
+    time, so that one run under a clock set wrong does not outlive a later correct one).
+    Both are primary-key lookups from the end."""
+    other = job_runs.c.id != exclude_run if exclude_run is not None else None
+    runs = select(job_runs.c.started_at).order_by(job_runs.c.id.desc()).limit(1)
+    events = select(audit_events.c.occurred_at).order_by(audit_events.c.id.desc()).limit(1)
+    if other is not None:
+        runs = runs.where(other)
+        events = events.where(
+            (audit_events.c.run_id != exclude_run) | audit_events.c.run_id.is_(None)
+        )
+    times = [t for t in (conn.scalar(runs), conn.scalar(events)) if t is not None]
+    return max(times, default=None)
