@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from jobs.erasure import ErasureRun, erasure_job
 from jobs.purge import PurgeRun, purge_job
@@ -17,9 +17,10 @@ from retention.config import Settings
 from retention.errors import GuardError
 from retention.services.audit import ChainReport, verify_audit_chain
 from retention.services.demo import (
-    COUNTRY_CODES,
     HELD_DEMO_LEADS,
     build_demo_store,
+    demo_phone_number,
+    surviving_demo_leads,
     synthetic_leads,
 )
 from retention.services.holds import place_hold
@@ -27,8 +28,7 @@ from retention.services.importing import import_leads
 from retention.services.lead_sources import SourceRecord
 from retention.services.requests import add_request
 from retention.services.store_summary import summarize_store
-from retention.storage.leads import LeadCounts, surviving_lead_ids
-from retention.storage.schema import leads
+from retention.storage.leads import LeadCounts
 
 __all__ = ["DemoReport", "run_demo"]
 
@@ -89,11 +89,11 @@ def _erasures(settings: Settings, engine: Engine, now: datetime) -> tuple[Erasur
     """Seekers ask for erasure: two by email and phone number, one with no leads, and the
     held seeker (deferred). The erasure job carries them out; then a new lead of an erased
     seeker arrives and is stored erased."""
-    survivors = [int(i.split("-")[1]) for i in surviving_lead_ids(engine, limit=4)]
+    survivors = [int(i.split("-")[1]) for i in surviving_demo_leads(engine, limit=4)]
     first, second = [n for n in survivors if n not in HELD_DEMO_LEADS][:2]
     add_request(settings, engine, now=now, email=f" Demo.Seeker.{first}@EXAMPLE.com",
                 reference="demo-ticket-1")  # fmt: skip
-    number = _demo_number(engine, second)
+    number = demo_phone_number(engine, second)
     add_request(settings, engine, now=now, phone=number, reference="demo-ticket-2")
     add_request(settings, engine, now=now, email="never.seen@example.com")
     add_request(settings, engine, now=now, email="demo.seeker.7@example.com")  # held
@@ -104,10 +104,3 @@ def _erasures(settings: Settings, engine: Engine, now: datetime) -> tuple[Erasur
     later["contactRequest"]["email"] = f"demo.seeker.{first}@example.com"
     imported = import_leads(settings, engine, [SourceRecord("demo", "later", value=later)], now=now)
     return run, imported.erased_on_import
-
-
-def _demo_number(engine: Engine, n: int) -> str:
-    """The demo lead's phone number as a person would type it (+CC 600...)."""
-    with engine.connect() as conn:
-        portal = conn.scalar(select(leads.c.portal).where(leads.c.lead_id == f"demo-{n:06d}"))
-    return f"+{COUNTRY_CODES[str(portal)[-3:]]} 600 {n:06d}"

@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
-from jobs.purge import publish_run_head
-from jobs.runner import Interrupted, RunFailed, RunOutcome, run_job
+from jobs.runner import Interrupted, JobRun, RunFailed, run_job, timed_phase
 from retention import clock
 from retention.config import Settings
-from retention.services.erasure import (
-    CHANGED_TABLES,
-    BatchProgress,
-    ErasureResult,
-    process_requests,
-)
-from retention.storage.residue import ResidueReport, clean_residue, residue_pending
+from retention.services.erasure import ErasureResult, process_requests
+from retention.services.observer import RunObserver
+from retention.services.residue import ERASURE_TABLES, clean_after
 
 __all__ = ["ErasureRun", "erasure_job"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class ErasureRun:
-    outcome: RunOutcome
-    result: ErasureResult | None
-    residue: ResidueReport | None
-    anchor_error: str | None = None  # the head could not be published (exit 1)
+ErasureRun = JobRun[ErasureResult]
 
 
 def erasure_job(
@@ -39,7 +27,7 @@ def erasure_job(
     engine: Engine,
     *,
     dry_run: bool = False,
-    on_batch: Callable[[BatchProgress], None] | None = None,
+    observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> ErasureRun:
     """Carry out the queued erasure requests, oldest first. The run fails (exit 1) when a
@@ -50,27 +38,34 @@ def erasure_job(
     def body(run_id: int) -> tuple[dict[str, Any], ErasureResult]:
         changed = True  # until known otherwise: batches before a failure are committed
         try:
-            result = process_requests(
-                settings, engine, now=now, run_id=run_id, dry_run=dry_run, on_batch=on_batch,
-                should_stop=should_stop,
-            )  # fmt: skip
+            with timed_phase(observer, "erasure", "work"):
+                result = process_requests(
+                    settings, engine, now=now, run_id=run_id, dry_run=dry_run,
+                    observer=observer, should_stop=should_stop,
+                )  # fmt: skip
             changed = bool(result.leads_erased or result.completed)
         finally:
             # Also when this run erased nothing itself: `retention erase` and imports leave
             # PostgreSQL's dead rows to this job.
-            if not dry_run and (changed or residue_pending(engine, CHANGED_TABLES)):
-                state["residue"] = clean_residue(
-                    engine, CHANGED_TABLES, vacuum=settings.erasure.vacuum
-                )
+            if not dry_run:
+                with timed_phase(observer, "erasure", "residue"):
+                    state["residue"] = clean_after(
+                        engine, ERASURE_TABLES, changed=changed, sweep=True,
+                        vacuum=settings.erasure.vacuum,
+                    )  # fmt: skip
         state["result"] = result
-        counts: dict[str, Any] = {**result.counts(), "residue": _residue(state)}
+        residue = state.get("residue")
+        counts: dict[str, Any] = {
+            **result.counts(), "residue": residue.as_dict() if residue else None
+        }  # fmt: skip
         if result.stopped:
             raise Interrupted(counts)
         if result.failed:
             raise RunFailed(f"{result.failed} erasure request(s) failed verification", counts)
         return counts, result
 
-    outcome = run_job(engine, "erasure", body, now=now, dry_run=dry_run)
+    outcome = run_job(settings, engine, "erasure", body, now=now, dry_run=dry_run,
+                      observer=observer)  # fmt: skip
     result: ErasureResult | None = state.get("result")
     if result is not None:
         logger.info(
@@ -80,10 +75,4 @@ def erasure_job(
             result.failed, result.leads_erased, result.hold_skipped, outcome.head,
             extra={"run_id": outcome.run_id, "job": "erasure"},
         )  # fmt: skip
-    anchor_error = publish_run_head(settings, outcome)
-    return ErasureRun(outcome, result, state.get("residue"), anchor_error)
-
-
-def _residue(state: dict[str, Any]) -> dict[str, object] | None:
-    residue: ResidueReport | None = state.get("residue")
-    return residue.as_dict() if residue else None
+    return JobRun(outcome, result, state.get("residue"))

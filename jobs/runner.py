@@ -1,8 +1,9 @@
-"""Running a job once: its lock, its job_runs row, its run.started/run.finished events.
+"""Running a job once: its lock, its job_runs row, its run.started/run.finished events, the
+head it publishes and what its observer is told.
 
 Two runs of the same job (worker slot) never overlap: the loser records a `skipped` run and
 returns. A run's `running` row left behind by a killed process is closed as `failed` by the
-next run that gets the lock.
+next run that gets the lock, with the `run.finished` event it never wrote.
 """
 
 from __future__ import annotations
@@ -10,23 +11,31 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from retention import clock
-from retention.domain.audit_chain import EventDraft, canonical_details
+from retention.config import Settings
+from retention.domain.events import RunFinished, RunStarted
+from retention.services.audit import publish_head
+from retention.services.observer import RunObserver
 from retention.storage.audit import ChainHead, append_events, read_head
 from retention.storage.engine import READ_ONLY, describe_error
 from retention.storage.locks import RunLock, try_run_lock
+from retention.storage.residue import ResidueReport
 from retention.storage.runs import finish_run, mark_stale_runs, start_run
 
-__all__ = ["Interrupted", "RunFailed", "RunOutcome", "run_job"]
+__all__ = ["Interrupted", "JobRun", "RunFailed", "RunOutcome", "run_job", "timed_phase"]
 
 logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 class Interrupted(Exception):
@@ -56,6 +65,29 @@ class RunOutcome:
     head: ChainHead | None
     result: Any = None
     error: str | None = None
+    anchor_error: str | None = None  # the head could not be published (the run exits 1)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun(Generic[R]):
+    """What a job function returns: the run, the service's result, the residue cleanup."""
+
+    outcome: RunOutcome
+    result: R | None
+    residue: ResidueReport | None
+
+    @property
+    def anchor_error(self) -> str | None:
+        return self.outcome.anchor_error
+
+
+@contextmanager
+def timed_phase(observer: RunObserver | None, job: str, phase: str) -> Iterator[None]:
+    """Tell `observer` how long the block took (when it ends without an error)."""
+    started = time.perf_counter()
+    yield
+    if observer is not None:
+        observer.phase_done(job, phase, time.perf_counter() - started)
 
 
 def _acquire(engine: Engine, job: str, workers: int) -> tuple[RunLock, int] | None:
@@ -74,11 +106,8 @@ def _record_skipped(engine: Engine, job: str, dry_run: bool, now: datetime) -> i
         )  # fmt: skip
 
 
-def _event(action: str, now: datetime, run_id: int, details: Mapping[str, Any]) -> EventDraft:
-    return EventDraft(now, action, canonical_details(details), run_id=run_id)
-
-
 def run_job(
+    settings: Settings,
     engine: Engine,
     job: str,
     body: Callable[[int], tuple[Mapping[str, Any], Any]],
@@ -86,44 +115,27 @@ def run_job(
     now: datetime,
     dry_run: bool,
     workers: int = 1,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
-    """Run `body(run_id) -> (counts, result)` as one run of `job`.
+    """Run `body(run_id) -> (counts, result)` as one run of `job`, then publish the head it
+    left (audit.anchor_file; an anchor that cannot be written is the outcome's anchor_error)
+    and tell `observer` how it ended.
 
     `body` raises Interrupted to stop early (status `interrupted`); any other exception marks
     the run `failed` and propagates. Dry runs write no audit events, only their job_runs row.
     """
+    started = time.perf_counter()
     acquired = _acquire(engine, job, workers)
     if acquired is None:
         run_id = _record_skipped(engine, job, dry_run, now)
         logger.info(
             "another %s run holds the lock: skipped", job, extra={"run_id": run_id, "job": job}
         )
+        _tell(observer, job, run_id, "skipped", {}, started)
         return RunOutcome(run_id, job, "skipped", dry_run, {}, None)
     lock, worker = acquired
     try:
-        with engine.begin() as conn:
-            # A dry run changes nothing but its own row: the next real run closes them.
-            stale = [] if dry_run else mark_stale_runs(conn, job=job, worker=worker, now=now)
-            run_id = start_run(
-                conn, job=job, started_at=now, dry_run=dry_run, host=socket.gethostname(),
-                pid=os.getpid(), worker=worker,
-            )  # fmt: skip
-            # A run left `running` by a dead process gets the run.finished event it never
-            # wrote, in the transaction that closes its row.
-            events = [
-                _event("run.finished", now, dead.id, {
-                    "job": job, "status": "failed", "counts": {}, "closed_by_run": run_id,
-                })
-                for dead in stale
-            ]  # fmt: skip
-            if not dry_run:
-                events.append(_event("run.started", now, run_id, {"job": job}))
-            append_events(conn, events)
-        if stale:
-            logger.warning(
-                "closed %d %s run(s) left running by a dead process: %s", len(stale), job,
-                ", ".join(str(dead.id) for dead in stale), extra={"run_id": run_id, "job": job},
-            )  # fmt: skip
+        run_id = _open(engine, job, worker, now=now, dry_run=dry_run)
         extra = {"run_id": run_id, "job": job}
         logger.info("%s run started%s", job, " (dry run)" if dry_run else "", extra=extra)
         status, error, result = "succeeded", None, None
@@ -138,14 +150,43 @@ def run_job(
             status, counts, error = "failed", {}, describe_error(exc)
             logger.error("%s run failed: %s", job, error, extra=extra)
             try:
-                _close(engine, run_id, job, status, counts, error, dry_run)
+                head = _close(engine, run_id, job, status, counts, error, dry_run)
+                _publish(settings, job, run_id, head, dry_run)
             except Exception as close_exc:  # the first error is the one to report
                 logger.error("could not record the failed run: %s", describe_error(close_exc))
+            _tell(observer, job, run_id, status, counts, started)
             raise
         head = _close(engine, run_id, job, status, counts, error, dry_run)
-        return RunOutcome(run_id, job, status, dry_run, counts, head, result, error)
     finally:
         lock.release()
+    anchor_error = _publish(settings, job, run_id, head, dry_run)
+    _tell(observer, job, run_id, status, counts, started)
+    return RunOutcome(run_id, job, status, dry_run, counts, head, result, error, anchor_error)
+
+
+def _open(engine: Engine, job: str, worker: int, *, now: datetime, dry_run: bool) -> int:
+    """The run's row and run.started event; a run left `running` by a dead process gets the
+    run.finished event it never wrote, in the transaction that closes its row."""
+    with engine.begin() as conn:
+        # A dry run changes nothing but its own row: the next real run closes them.
+        stale = [] if dry_run else mark_stale_runs(conn, job=job, worker=worker, now=now)
+        run_id = start_run(
+            conn, job=job, started_at=now, dry_run=dry_run, host=socket.gethostname(),
+            pid=os.getpid(), worker=worker,
+        )  # fmt: skip
+        events = [
+            RunFinished(job, "failed", {}, closed_by_run=run_id).draft(now, run_id=dead.id)
+            for dead in stale
+        ]
+        if not dry_run:
+            events.append(RunStarted(job).draft(now, run_id=run_id))
+        append_events(conn, events)
+    if stale:
+        logger.warning(
+            "closed %d %s run(s) left running by a dead process: %s", len(stale), job,
+            ", ".join(str(dead.id) for dead in stale), extra={"run_id": run_id, "job": job},
+        )  # fmt: skip
+    return run_id
 
 
 def _close(
@@ -161,7 +202,25 @@ def _close(
     with engine.begin() as conn:
         finish_run(conn, run_id, status=status, finished_at=finished, counts=counts, error=error)
         if not dry_run:
-            details = {"job": job, "status": status, "counts": dict(counts)}
-            return append_events(conn, [_event("run.finished", finished, run_id, details)])
+            ended = RunFinished(job, status, dict(counts)).draft(finished, run_id=run_id)
+            return append_events(conn, [ended])
     with engine.connect().execution_options(**READ_ONLY) as conn:
         return read_head(conn)
+
+
+def _publish(
+    settings: Settings, job: str, run_id: int, head: ChainHead, dry_run: bool
+) -> str | None:
+    """Publish the head a run left (the job's summary line carries it); a dry run appended
+    nothing."""
+    if dry_run:
+        return None
+    return publish_head(settings, head, source=job, run_id=run_id, when=clock.utcnow(), log=False)
+
+
+def _tell(
+    observer: RunObserver | None, job: str, run_id: int, status: str,
+    counts: Mapping[str, Any], started: float,
+) -> None:  # fmt: skip
+    if observer is not None:
+        observer.run_finished(job, run_id, status, counts, time.perf_counter() - started)

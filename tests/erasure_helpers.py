@@ -4,13 +4,14 @@ to catch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, select, text
 
+from retention.services.observer import BatchStats, RunObserver
 from retention.storage.engine import READ_ONLY
 from retention.storage.schema import erasure_requests, leads
 from tests.cli_helpers import run
@@ -91,3 +92,16 @@ def _drop_restoring_trigger(engine: Engine) -> None:
             conn.execute(text("DROP FUNCTION restore_name()"))
         else:
             conn.execute(text("DROP TRIGGER restore_name"))
+
+
+class _OnBatch(RunObserver):
+    def __init__(self, call: Callable[[BatchStats], None]) -> None:
+        self._call = call
+
+    def batch_done(self, stats: BatchStats) -> None:
+        self._call(stats)
+
+
+def on_batch(call: Callable[[BatchStats], None]) -> RunObserver:
+    """An observer calling `call` after each batch."""
+    return _OnBatch(call)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from retention.domain.erasure import due_date, looks_erased_upstream
+from retention.domain.erasure import looks_erased_upstream
+from retention.domain.requests import due_date
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from tests.erasure_helpers import (
     _lead_row,
     _now,
     _requests,
+    on_batch,
 )
 from tests.erasure_helpers import _frozen as _frozen  # autouse: every test under the frozen clock
 from tests.factories import audit_rows, fresh_lead, seed, with_contact
@@ -40,7 +41,7 @@ def test_batches_side_by_side_erase_and_audit_every_lead_once(
     seen: list[int] = []
     done = erasure_job(
         _with_erasure(settings, batch_size=3, workers=2), engine,
-        on_batch=lambda progress: seen.append(progress.requests),
+        observer=on_batch(lambda progress: seen.append(progress.total_requests)),
     )  # fmt: skip
     assert done.outcome.status == "succeeded" and done.result is not None
     assert (done.result.completed, done.result.leads_erased, done.result.batches) == (40, 40, 14)
@@ -66,11 +67,11 @@ def test_a_request_whose_lead_another_batch_holds_is_finished_in_the_same_run(
             holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
 
         def release(progress: Any) -> None:
-            if progress.requests == 2 and holder.in_transaction():
+            if progress.total_requests == 2 and holder.in_transaction():
                 holder.rollback()  # both requests had their first try
 
         done = erasure_job(
-            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+            _with_erasure(settings, batch_size=1, workers=2), engine, observer=on_batch(release)
         )
     finally:
         holder.close()
@@ -103,11 +104,11 @@ def test_a_held_lead_of_a_request_taken_up_again_is_audited_once_per_run(
             holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
 
         def release(progress: Any) -> None:
-            if progress.requests == 2 and holder.in_transaction():
+            if progress.total_requests == 2 and holder.in_transaction():
                 holder.rollback()
 
         done = erasure_job(
-            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+            _with_erasure(settings, batch_size=1, workers=2), engine, observer=on_batch(release)
         )
     finally:
         holder.close()
@@ -139,11 +140,11 @@ def test_a_retry_failing_its_verification_still_reports_the_skip_audited_before(
             holder.execute(text("SELECT 1 FROM leads WHERE lead_id = 'lead-000001' FOR UPDATE"))
 
         def release(progress: Any) -> None:
-            if progress.requests == 2 and holder.in_transaction():
+            if progress.total_requests == 2 and holder.in_transaction():
                 holder.rollback()
 
         done = erasure_job(
-            _with_erasure(settings, batch_size=1, workers=2), engine, on_batch=release
+            _with_erasure(settings, batch_size=1, workers=2), engine, observer=on_batch(release)
         )
     finally:
         holder.close()
@@ -169,19 +170,17 @@ def test_a_subject_being_recorded_elsewhere_is_not_recorded_twice(
     the first and then finds its request instead of recording a second one."""
     import threading
 
-    from retention.services.erasure import record_request
+    from retention.services.request_intake import NewRequest, take_in
     from retention.services.subjects import request_subject_of
-    from retention.storage.dialect import take_request_intake_lock
 
     # The store's subject key is set up first: the only lock the two then meet is the intake.
     add_request(settings, engine, now=_now(), email="seeker.8@example.com")
     results: list[Any] = []
     with engine.connect() as holder:
         with holder.begin():
-            take_request_intake_lock(holder)
             subject = request_subject_of(settings, holder, email="seeker.7@example.com")
-            record_request(holder, subject, source="cli", reference=None, received_at=_now(),
-                           now=_now())  # fmt: skip
+            wanted = NewRequest(subject.kind, subject.hash, "cli", _now())
+            take_in(holder, [wanted], now=_now())  # takes the intake lock, held until commit
             second = threading.Thread(
                 target=lambda: results.append(
                     add_request(settings, engine, now=_now(), email="Seeker.7@example.com")

@@ -229,13 +229,15 @@ def test_two_purges_at_once_audit_every_lead_exactly_once(
 
 
 def test_progress_line_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    from retention.cli.purge import _progress
-    from retention.services.purge import BatchProgress
+    from retention.cli.runs import ProgressLine, progress_line
+    from retention.services.observer import BatchStats
 
-    assert _progress(False) is None
-    show = _progress(True)
-    assert show is not None
-    show(BatchProgress(batch=2, deleted=9000, hold_skipped=1, due=18000))
+    assert progress_line(True) is None
+    show = ProgressLine()
+    show.batch_done(
+        BatchStats(job="purge", batch=2, seconds=0.1, size=5000, rows=4500, held=1, requests=0,
+                   total_rows=9000, total_held=1, total_requests=0, due=18000)
+    )  # fmt: skip
     assert capsys.readouterr().err == "\rpurge: 9000 deleted, 1 held, batch 2 (50%)"
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError  # noqa: E402
 
 from retention.cli.app import App  # noqa: E402
 from retention.cli.logs import configure_logging  # noqa: E402
-from retention.cli.output import JSON_KEYS, JsonOption, failure_document  # noqa: E402
+from retention.cli.options import JSON_KEYS, JsonOption  # noqa: E402
+from retention.cli.output import failure_document  # noqa: E402
 from retention.config import LOG_FORMATS, load_settings  # noqa: E402
 from retention.errors import ConfigError, DatabaseUnavailableError, RetentionError  # noqa: E402
 

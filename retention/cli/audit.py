@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from retention.cli.app import App, pass_app
-from retention.cli.output import echo_json, head_json, json_option
+from retention.cli.options import json_option
+from retention.cli.output import conclude, head_json
 from retention.services.audit import parse_anchor, verify_audit_chain
 
 __all__ = ["audit"]
@@ -29,24 +30,18 @@ def verify(app: App, anchor: str | None, as_json: bool) -> None:
     anchored = parse_anchor(anchor) if anchor else None
     report = verify_audit_chain(app.store(), anchor=anchored)
     error = None if report.ok else f"audit chain broken at event {report.first_bad_event}"
-    if as_json:
-        echo_json(
-            {
-                "ok": report.ok,
-                "events": report.events,
-                "head": head_json(report.head),
-                "first_bad_event": report.first_bad_event,
-                "problem": report.problem,
-            },
-            error=error,
-            exit_code=0 if report.ok else 1,
-        )
-    elif report.ok:
-        click.echo(f"audit chain ok: {report.events} events, head {report.head}")
+    document = {
+        "ok": report.ok,
+        "events": report.events,
+        "head": head_json(report.head),
+        "first_bad_event": report.first_bad_event,
+        "problem": report.problem,
+    }
+    if report.ok:
+        line = f"audit chain ok: {report.events} events, head {report.head}"
     else:
-        click.echo(
+        line = (
             f"audit chain BROKEN at event {report.first_bad_event}: {report.problem} "
             f"({report.events} events verified before it)"
         )
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    conclude(document, as_json=as_json, lines=[line], error=error, exit_code=0 if report.ok else 1)

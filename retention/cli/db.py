@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from retention.cli.app import App, pass_app
-from retention.cli.output import echo_json, json_option
+from retention.cli.options import json_option
+from retention.cli.output import conclude
 from retention.services.schema import upgrade_schema
 from retention.storage.engine import KNOWN_REVISIONS, current_revision, head_revision
 
@@ -23,14 +24,13 @@ def db() -> None:
 def upgrade(app: App, as_json: bool) -> None:
     """Create the schema or upgrade it to this version; safe to run again."""
     result = upgrade_schema(app.raw_engine(must_exist=False))
-    if as_json:
-        echo_json({"before": result.before, "after": result.after, "changed": result.changed})
-        return
     url = app.settings.database.masked_url
     if result.changed:
-        click.echo(f"schema of {url} upgraded from {result.before or '(empty)'} to {result.after}")
+        line = f"schema of {url} upgraded from {result.before or '(empty)'} to {result.after}"
     else:
-        click.echo(f"schema of {url} is current ({result.after})")
+        line = f"schema of {url} is current ({result.after})"
+    document = {"before": result.before, "after": result.after, "changed": result.changed}
+    conclude(document, as_json=as_json, lines=[line])
 
 
 @db.command()
@@ -40,20 +40,12 @@ def current(app: App, as_json: bool) -> None:
     """Show the schema revision of the store and the one this version needs."""
     revision = current_revision(app.raw_engine(must_exist=True))
     head = head_revision()
-    if as_json:
-        echo_json(
-            {
-                "database": app.settings.database.masked_url,
-                "current": revision,
-                "head": head,
-                "up_to_date": revision == head,
-            }
-        )
-        return
     if revision == head:
         state = "current"
     elif revision is not None and revision not in KNOWN_REVISIONS:
         state = f"newer than this version of lead-retention (up to {head}): use the newer tool"
     else:
         state = "needs `retention db upgrade`"
-    click.echo(f"{app.settings.database.masked_url}: revision {revision or '(none)'}, {state}")
+    url = app.settings.database.masked_url
+    document = {"database": url, "current": revision, "head": head, "up_to_date": revision == head}
+    conclude(document, as_json=as_json, lines=[f"{url}: revision {revision or '(none)'}, {state}"])

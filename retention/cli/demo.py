@@ -8,7 +8,8 @@ import click
 
 from jobs.demo import run_demo
 from retention.cli.app import App, pass_app
-from retention.cli.output import echo_json, json_option
+from retention.cli.options import json_option
+from retention.cli.output import echo_json
 
 __all__ = ["demo"]
 

@@ -8,31 +8,11 @@ import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, head_json, json_option
+from retention.cli.options import dry_run_option, json_option, subject_options
+from retention.cli.output import conclude, head_json
 from retention.services.erasure import RequestOutcome, erase_subject
 
-__all__ = ["erase", "subject_options"]
-
-
-def subject_options(func: Any) -> Any:
-    """--email / --phone / --lead-id (exactly one) and --region."""
-    for option in reversed(
-        (
-            click.option("--email", help="The seeker's email address (any case, spaces)."),
-            click.option(
-                "--phone",
-                help="The seeker's phone number (+33..., 0033..., or national with --region).",
-            ),
-            click.option("--lead-id", help="One lead, by its upstream leadId."),
-            click.option(
-                "--region",
-                help="Country of a --phone given without its country code: FR, DE, BE, AT "
-                "(or FRA, DEU, BEL, AUT), or another ISO 3166-1 alpha-2 code.",
-            ),
-        )
-    ):
-        func = option(func)
-    return func
+__all__ = ["erase"]
 
 
 ERASE_KEYS = (
@@ -42,7 +22,7 @@ ERASE_KEYS = (
 
 
 @click.command()
-@subject_options
+@subject_options()
 @click.option("--reference", help="Free text kept with the request, e.g. a ticket number.")
 @dry_run_option
 @json_option(*ERASE_KEYS)
@@ -70,9 +50,8 @@ def erase(
         lead_id=lead_id, region=region, reference=reference, dry_run=dry_run,
     )  # fmt: skip
     code, error = _exit(outcome)
-    _render(outcome, dry_run=dry_run, as_json=as_json, error=error, code=code)
-    if code:
-        raise click.exceptions.Exit(code)
+    document, lines = _render(outcome, dry_run=dry_run)
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)
 
 
 def _exit(outcome: RequestOutcome) -> tuple[int, str | None]:
@@ -83,9 +62,7 @@ def _exit(outcome: RequestOutcome) -> tuple[int, str | None]:
     return 0, None
 
 
-def _render(
-    outcome: RequestOutcome, *, dry_run: bool, as_json: bool, error: str | None, code: int
-) -> None:
+def _render(outcome: RequestOutcome, *, dry_run: bool) -> tuple[dict[str, Any], list[str]]:
     document: dict[str, Any] = {
         "request_id": outcome.request_id,
         "status": outcome.status,
@@ -97,24 +74,24 @@ def _render(
         "residue": outcome.residue.as_dict() if outcome.residue else None,
         "audit_head": head_json(outcome.audit_head),
     }
-    if as_json:
-        echo_json(document, error=error, exit_code=code)
-        return
     if dry_run:
-        click.echo(
-            f"dry run: would erase {outcome.erased_now} leads, {outcome.hold_skipped} held "
-            f"(status would be {outcome.status}); nothing recorded"
-        )
-        for lead_id, fields in outcome.fields.items():
-            click.echo(f"{lead_id}\t{', '.join(fields) or '(nothing left to erase)'}")
-        return
+        lines = [
+            (
+                f"dry run: would erase {outcome.erased_now} leads, {outcome.hold_skipped} held "
+                f"(status would be {outcome.status}); nothing recorded"
+            )
+        ]
+        lines += [
+            f"{lead_id}\t{', '.join(fields) or '(nothing left to erase)'}"
+            for lead_id, fields in outcome.fields.items()
+        ]
+        return document, lines
     held = (
         f", {outcome.hold_skipped} held (deferred until released)" if outcome.hold_skipped else ""
     )
-    click.echo(
+    lines = [
         f"request {outcome.request_id} {outcome.status}: {outcome.leads_erased} leads erased{held}"
-    )
+    ]
     if outcome.audit_head is not None:
-        click.echo(f"audit head {outcome.audit_head}")
-    if error is not None:
-        click.echo(f"error: {error}", err=True)
+        lines.append(f"audit head {outcome.audit_head}")
+    return document, lines

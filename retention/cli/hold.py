@@ -9,15 +9,14 @@ import click
 from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.dates import WHEN
-from retention.cli.output import dry_run_option, echo_json, head_json, json_option
+from retention.cli.options import dry_run_option, json_option, subject_options
+from retention.cli.output import conclude, head_json, iso
 from retention.services.holds import all_holds, place_hold, release_hold_by_id
 from retention.storage.holds import HoldRow
 
 __all__ = ["hold"]
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+HOLD_KEYS = ("id", "lead_id", "subject_kind", "reason", "created_at", "until", "released_at")
 
 
 def _as_dict(row: HoldRow) -> dict[str, object]:
@@ -26,9 +25,9 @@ def _as_dict(row: HoldRow) -> dict[str, object]:
         "lead_id": row.lead_id,
         "subject_kind": row.subject_kind,
         "reason": row.reason,
-        "created_at": _iso(row.created_at),
-        "until": _iso(row.expires_at),
-        "released_at": _iso(row.released_at),
+        "created_at": iso(row.created_at),
+        "until": iso(row.expires_at),
+        "released_at": iso(row.released_at),
     }
 
 
@@ -38,14 +37,7 @@ def hold() -> None:
 
 
 @hold.command()
-@click.option("--lead-id", help="Hold one lead.")
-@click.option("--email", help="Hold every lead of this seeker's email (stored as a keyed hash).")
-@click.option("--phone", help="Hold every lead of this phone number (stored as a keyed hash).")
-@click.option(
-    "--region",
-    help="Country of a --phone given without its country code: FR, DE, BE, AT (or FRA, DEU, "
-    "BEL, AUT), or another ISO 3166-1 alpha-2 code.",
-)
+@subject_options(hold=True)
 @click.option("--reason", required=True, help="Why (e.g. the case or ticket); required.")
 @click.option(
     "--until", type=WHEN, help="Expiry: YYYY-MM-DD (through that day, UTC) or a date-time."
@@ -55,9 +47,9 @@ def hold() -> None:
 @pass_app
 def place(
     app: App,
-    lead_id: str | None,
     email: str | None,
     phone: str | None,
+    lead_id: str | None,
     region: str | None,
     reason: str,
     until: datetime | None,
@@ -73,30 +65,18 @@ def place(
         app.settings, app.store(), reason=reason, now=clock.utcnow(), until=until,
         lead_id=lead_id, email=email, phone=phone, region=region, dry_run=dry_run,
     )  # fmt: skip
-    code = 1 if placed.anchor_error else 0
-    if as_json:
-        echo_json(
-            {
-                "hold_id": placed.hold_id,
-                "dry_run": placed.dry_run,
-                "lead_in_store": placed.lead_in_store,
-                "audit_head": head_json(placed.audit_head),
-            },
-            error=placed.anchor_error,
-            exit_code=code,
-        )
-    elif placed.dry_run:
-        click.echo("dry run: the hold would be placed; nothing recorded")
+    document = {
+        "hold_id": placed.hold_id,
+        "dry_run": placed.dry_run,
+        "lead_in_store": placed.lead_in_store,
+        "audit_head": head_json(placed.audit_head),
+    }
+    if placed.dry_run:
+        lines = ["dry run: the hold would be placed; nothing recorded"]
     else:
-        click.echo(f"hold {placed.hold_id} placed")
-        click.echo(f"audit head {placed.audit_head}")
-    if code:
-        if not as_json:
-            click.echo(f"error: {placed.anchor_error}", err=True)
-        raise click.exceptions.Exit(code)
-
-
-HOLD_KEYS = ("id", "lead_id", "subject_kind", "reason", "created_at", "until", "released_at")
+        lines = [f"hold {placed.hold_id} placed", f"audit head {placed.audit_head}"]
+    error = placed.anchor_error
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
 @hold.command()
@@ -113,31 +93,21 @@ def release(app: App, hold_id: int, dry_run: bool, as_json: bool) -> None:
     released = release_hold_by_id(
         app.settings, app.store(), hold_id, now=clock.utcnow(), dry_run=dry_run
     )
-    code = 1 if released.anchor_error else 0
-    if as_json:
-        echo_json(
-            {
-                **_as_dict(released.hold),
-                "changed": released.changed,
-                "dry_run": released.dry_run,
-                "audit_head": head_json(released.audit_head),
-            },
-            error=released.anchor_error,
-            exit_code=code,
-        )
-    elif not released.changed:
-        moment = released.hold.released_at
-        click.echo(f"hold {hold_id} was released already ({moment:%Y-%m-%dT%H:%M:%SZ}): "
-                   "nothing changed")  # fmt: skip
+    document = {
+        **_as_dict(released.hold),
+        "changed": released.changed,
+        "dry_run": released.dry_run,
+        "audit_head": head_json(released.audit_head),
+    }
+    if not released.changed:
+        when = f"{released.hold.released_at:%Y-%m-%dT%H:%M:%SZ}"
+        lines = [f"hold {hold_id} was released already ({when}): nothing changed"]
     elif released.dry_run:
-        click.echo(f"dry run: hold {hold_id} would be released; nothing recorded")
+        lines = [f"dry run: hold {hold_id} would be released; nothing recorded"]
     else:
-        click.echo(f"hold {hold_id} released")
-        click.echo(f"audit head {released.audit_head}")
-    if code:
-        if not as_json:
-            click.echo(f"error: {released.anchor_error}", err=True)
-        raise click.exceptions.Exit(code)
+        lines = [f"hold {hold_id} released", f"audit head {released.audit_head}"]
+    error = released.anchor_error
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
 @hold.command(name="list")
@@ -146,13 +116,12 @@ def release(app: App, hold_id: int, dry_run: bool, as_json: bool) -> None:
 def list_command(app: App, as_json: bool) -> None:
     """List every hold, active or released (subjects are shown by kind only)."""
     rows = all_holds(app.store())
-    if as_json:
-        echo_json({"holds": [_as_dict(row) for row in rows]})
-        return
     now = clock.utcnow()
+    lines = []
     for row in rows:
         target = f"lead {row.lead_id}" if row.lead_id else f"{row.subject_kind} subject"
         active = row.released_at is None and (row.expires_at is None or row.expires_at > now)
         state = "active" if active else ("released" if row.released_at else "expired")
         until = f" until {row.expires_at:%Y-%m-%d %H:%M}Z" if row.expires_at else ""
-        click.echo(f"{row.id}\t{state}\t{target}{until}\t{row.reason}")
+        lines.append(f"{row.id}\t{state}\t{target}{until}\t{row.reason}")
+    conclude({"holds": [_as_dict(row) for row in rows]}, as_json=as_json, lines=lines)

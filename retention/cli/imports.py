@@ -8,7 +8,8 @@ import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, head_json, json_option
+from retention.cli.options import dry_run_option, json_option
+from retention.cli.output import conclude, head_json
 from retention.services.importing import import_leads
 from retention.services.lead_sources import check_readable, read_records
 
@@ -64,33 +65,26 @@ def import_command(
         )
     elif result.anchor_error is not None:
         code, failure = 1, result.anchor_error
-    if as_json:
-        echo_json(
-            {
-                "imported": result.imported,
-                "updated": result.updated,
-                "rejected": result.rejected,
-                "erased_on_import": result.erased_on_import,
-                "hold_skipped": result.hold_skipped,
-                "expired_on_arrival": result.expired_on_arrival,
-                "dry_run": result.dry_run,
-                "written": result.written,
-                "errors": [str(error) for error in result.errors],
-                "audit_head": head_json(result.audit_head),
-            },
-            error=failure,
-            exit_code=code,
-        )
-    else:
-        prefix = "dry run, nothing written: " if dry_run else ""
-        click.echo(
+    document = {
+        "imported": result.imported,
+        "updated": result.updated,
+        "rejected": result.rejected,
+        "erased_on_import": result.erased_on_import,
+        "hold_skipped": result.hold_skipped,
+        "expired_on_arrival": result.expired_on_arrival,
+        "dry_run": result.dry_run,
+        "written": result.written,
+        "errors": [str(error) for error in result.errors],
+        "audit_head": head_json(result.audit_head),
+    }
+    prefix = "dry run, nothing written: " if dry_run else ""
+    lines = [
+        (
             f"{prefix}imported {result.imported}, updated {result.updated}, "
             f"rejected {result.rejected}, erased on import {result.erased_on_import}, "
             f"expired on arrival {result.expired_on_arrival}"
         )
-        if result.audit_head is not None:
-            click.echo(f"audit head {result.audit_head}")
-        if failure is not None:
-            click.echo(f"error: {failure}", err=True)
-    if code:
-        raise click.exceptions.Exit(code)
+    ]
+    if result.audit_head is not None:
+        lines.append(f"audit head {result.audit_head}")
+    conclude(document, as_json=as_json, lines=lines, error=failure, exit_code=code)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from jobs.purge import PurgeRun, purge_job
-from jobs.signals import stop_requested_on_signals
 from retention.cli.app import App, pass_app
-from retention.cli.output import dry_run_option, echo_json, head_json, json_option
-from retention.services.purge import BatchProgress
+from retention.cli.options import dry_run_option, json_option
+from retention.cli.output import conclude, head_json
+from retention.cli.runs import run_exit, run_with_signals
 
 __all__ = ["PURGE_KEYS", "purge", "run_purge"]
 
@@ -20,24 +18,6 @@ PURGE_KEYS = (
     "run_id", "status", "dry_run", "deleted", "hold_skipped", "batches", "by_rule",
     "sample_lead_ids", "audit_head", "residue",
 )  # fmt: skip
-
-
-def _progress(enabled: bool) -> Callable[[BatchProgress], None] | None:
-    """A one-line progress display on a terminal; nothing otherwise."""
-    if not enabled:
-        return None
-
-    def show(progress: BatchProgress) -> None:
-        total = max(progress.due, 1)
-        done = progress.deleted + progress.hold_skipped
-        click.echo(
-            f"\rpurge: {progress.deleted} deleted, {progress.hold_skipped} held, "
-            f"batch {progress.batch} ({min(done / total, 1):.0%})",
-            err=True,
-            nl=False,
-        )
-
-    return show
 
 
 def run_purge(
@@ -50,31 +30,20 @@ def run_purge(
     limit: int | None = None,
 ) -> None:
     engine = app.store()
-    progress = _progress(not as_json and sys.stderr.isatty())
-    with stop_requested_on_signals() as stop:
-        run = purge_job(
+    run: PurgeRun = run_with_signals(
+        lambda observer, should_stop: purge_job(
             app.settings, engine, dry_run=dry_run, force=force, batch_size=batch_size,
-            limit=limit, on_batch=progress, should_stop=stop.is_set,
-        )  # fmt: skip
-    if progress is not None:
-        click.echo("", err=True)
-    code, error = _exit(run)
-    _render(run, as_json, error=error, code=code)
-    if code:
-        raise click.exceptions.Exit(code)
+            limit=limit, observer=observer, should_stop=should_stop,
+        ),
+        as_json=as_json,
+    )  # fmt: skip
+    code, error = run_exit(run)
+    document, lines = _render(run)
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)
 
 
-def _exit(run: PurgeRun) -> tuple[int, str | None]:
-    if run.outcome.status == "interrupted":
-        return 1, "interrupted by a signal after the batch in flight; the next run goes on"
-    if run.anchor_error is not None:
-        return 1, run.anchor_error
-    return 0, None
-
-
-def _render(run: PurgeRun, as_json: bool, *, error: str | None, code: int) -> None:
+def _render(run: PurgeRun) -> tuple[dict[str, Any], list[str]]:
     outcome, result = run.outcome, run.result
-    head = outcome.head
     document: dict[str, Any] = {
         "run_id": outcome.run_id,
         "status": outcome.status,
@@ -84,28 +53,25 @@ def _render(run: PurgeRun, as_json: bool, *, error: str | None, code: int) -> No
         "batches": result.batches if result else 0,
         "by_rule": result.by_rule if result else {},
         "sample_lead_ids": list(result.sample_lead_ids) if result else [],
-        "audit_head": head_json(head),
+        "audit_head": head_json(outcome.head),
         "residue": run.residue.as_dict() if run.residue else None,
     }
-    if as_json:
-        echo_json(document, error=error, exit_code=code)
-        return
     if outcome.status == "skipped":
-        click.echo(f"purge run {outcome.run_id} skipped: another purge run holds the lock")
-        return
+        return document, [f"purge run {outcome.run_id} skipped: another purge run holds the lock"]
     verb = "would delete" if outcome.dry_run else "deleted"
     rules = document["by_rule"]
-    click.echo(
-        f"purge run {outcome.run_id} {outcome.status}: {verb} {document['deleted']} leads "
-        f"(ttl {rules.get('ttl', 0)}, ceiling {rules.get('ceiling', 0)}), "
-        f"{document['hold_skipped']} held, {document['batches']} batches"
-    )
+    lines = [
+        (
+            f"purge run {outcome.run_id} {outcome.status}: {verb} {document['deleted']} leads "
+            f"(ttl {rules.get('ttl', 0)}, ceiling {rules.get('ceiling', 0)}), "
+            f"{document['hold_skipped']} held, {document['batches']} batches"
+        )
+    ]
     if document["sample_lead_ids"]:
-        click.echo("lead ids: " + ", ".join(document["sample_lead_ids"]))
-    if head is not None:
-        click.echo(f"audit head {head}")
-    if error is not None:
-        click.echo(f"error: {error}", err=True)
+        lines.append("lead ids: " + ", ".join(document["sample_lead_ids"]))
+    if outcome.head is not None:
+        lines.append(f"audit head {outcome.head}")
+    return document, lines
 
 
 @click.command()

@@ -9,17 +9,13 @@ import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
-from retention.cli.erase import subject_options
-from retention.cli.output import dry_run_option, echo_json, head_json, json_option
-from retention.domain.erasure import REQUEST_STATUSES
+from retention.cli.options import dry_run_option, json_option, subject_options
+from retention.cli.output import conclude, head_json, iso
+from retention.domain.requests import OPEN_STATUSES, REQUEST_STATUSES
 from retention.services.requests import add_request, import_requests, parse_received, requests_of
 from retention.storage.requests import RequestRow
 
 __all__ = ["requests"]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _as_dict(row: RequestRow) -> dict[str, Any]:
@@ -29,9 +25,9 @@ def _as_dict(row: RequestRow) -> dict[str, Any]:
         "kind": row.kind,
         "status": row.status,
         "source": row.source,
-        "received_at": _iso(row.received_at),
-        "due_at": _iso(row.due_at),
-        "completed_at": _iso(row.completed_at),
+        "received_at": iso(row.received_at),
+        "due_at": iso(row.due_at),
+        "completed_at": iso(row.completed_at),
         "leads_erased": row.leads_erased,
         "reference": row.reference,
         "error": row.error,
@@ -44,7 +40,7 @@ def requests() -> None:
 
 
 @requests.command()
-@subject_options
+@subject_options()
 @click.option("--reference", help="Free text kept with the request, e.g. a ticket number.")
 @click.option(
     "--received-at",
@@ -77,30 +73,22 @@ def add(
         app.settings, app.store(), now=now, email=email, phone=phone, lead_id=lead_id,
         region=region, reference=reference, received_at=received, dry_run=dry_run,
     )  # fmt: skip
-    code = 1 if queued.anchor_error else 0
-    if as_json:
-        echo_json(
-            {
-                "request_id": queued.request_id,
-                "duplicate_of": queued.duplicate_of,
-                "due_at": _iso(queued.due_at),
-                "dry_run": queued.dry_run,
-                "audit_head": head_json(queued.audit_head),
-            },
-            error=queued.anchor_error,
-            exit_code=code,
-        )
-    elif queued.duplicate_of is not None:
-        click.echo(f"not queued: request {queued.duplicate_of} for this subject is still open")
+    document = {
+        "request_id": queued.request_id,
+        "duplicate_of": queued.duplicate_of,
+        "due_at": iso(queued.due_at),
+        "dry_run": queued.dry_run,
+        "audit_head": head_json(queued.audit_head),
+    }
+    if queued.duplicate_of is not None:
+        lines = [f"not queued: request {queued.duplicate_of} for this subject is still open"]
     elif queued.dry_run:
-        click.echo(f"dry run: would queue a request due {_iso(queued.due_at)}; nothing recorded")
+        lines = [f"dry run: would queue a request due {iso(queued.due_at)}; nothing recorded"]
     else:
-        click.echo(f"request {queued.request_id} queued, due {_iso(queued.due_at)}")
-        click.echo(f"audit head {queued.audit_head}")
-    if code:
-        if not as_json:
-            click.echo(f"error: {queued.anchor_error}", err=True)
-        raise click.exceptions.Exit(code)
+        lines = [f"request {queued.request_id} queued, due {iso(queued.due_at)}",
+                 f"audit head {queued.audit_head}"]  # fmt: skip
+    error = queued.anchor_error
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
 @requests.command(name="import")
@@ -123,28 +111,19 @@ def import_command(app: App, path: str, region: str | None, dry_run: bool, as_js
     result = import_requests(
         app.settings, app.store(), path, now=clock.utcnow(), region=region, dry_run=dry_run
     )
-    code = 1 if result.anchor_error else 0
-    if as_json:
-        echo_json(
-            {
-                "added": result.added,
-                "duplicates": result.duplicates,
-                "request_ids": list(result.request_ids),
-                "dry_run": dry_run,
-                "audit_head": head_json(result.audit_head),
-            },
-            error=result.anchor_error,
-            exit_code=code,
-        )
-    else:
-        verb = "would queue" if dry_run else "queued"
-        click.echo(f"{verb} {result.added} requests, {result.duplicates} duplicates skipped")
-        if result.audit_head is not None:
-            click.echo(f"audit head {result.audit_head}")
-    if code:
-        if not as_json:
-            click.echo(f"error: {result.anchor_error}", err=True)
-        raise click.exceptions.Exit(code)
+    document = {
+        "added": result.added,
+        "duplicates": result.duplicates,
+        "request_ids": list(result.request_ids),
+        "dry_run": dry_run,
+        "audit_head": head_json(result.audit_head),
+    }
+    verb = "would queue" if dry_run else "queued"
+    lines = [f"{verb} {result.added} requests, {result.duplicates} duplicates skipped"]
+    if result.audit_head is not None:
+        lines.append(f"audit head {result.audit_head}")
+    error = result.anchor_error
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
 @requests.command(name="list")
@@ -162,16 +141,14 @@ def list_command(app: App, statuses: tuple[str, ...], overdue: bool, as_json: bo
     """List erasure requests, oldest first (never the seeker's identifier)."""
     now = clock.utcnow()
     rows = requests_of(app.store(), statuses=statuses, overdue_at=now if overdue else None)
-    if as_json:
-        echo_json({"requests": [_as_dict(row) for row in rows]})
-        return
-    for row in rows:
-        late = (
-            " OVERDUE"
-            if row.status in ("pending", "deferred", "failed") and row.due_at < now
-            else ""
-        )
-        click.echo(
-            f"{row.id}\t{row.status}{late}\t{row.kind}\treceived {row.received_at:%Y-%m-%d}"
-            f"\tdue {row.due_at:%Y-%m-%d}\t{row.leads_erased} erased\t{row.reference or ''}"
-        )
+    lines = [
+        f"{row.id}\t{row.status}{_late(row.status, row.due_at, now)}\t{row.kind}"
+        f"\treceived {row.received_at:%Y-%m-%d}\tdue {row.due_at:%Y-%m-%d}"
+        f"\t{row.leads_erased} erased\t{row.reference or ''}"
+        for row in rows
+    ]
+    conclude({"requests": [_as_dict(row) for row in rows]}, as_json=as_json, lines=lines)
+
+
+def _late(status: str, due_at: datetime, now: datetime) -> str:
+    return " OVERDUE" if status in OPEN_STATUSES and due_at < now else ""

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from jobs.registry import JOBS
 from retention.cli.app import App, pass_app
-from retention.cli.output import declare_json_keys, dry_run_option, json_option
+from retention.cli.erasure_run import ERASURE_KEYS, run_erasure
+from retention.cli.options import declare_json_keys, dry_run_option, json_option
+from retention.cli.purge import PURGE_KEYS, run_purge
 
-__all__ = ["run"]
+__all__ = ["RUNNERS", "run"]
+
+# How each job of the registry runs from the command line, and its --json keys; a test
+# checks every job has one.
+RUNNERS: dict[str, tuple[Callable[..., None], tuple[str, ...]]] = {
+    "purge": (run_purge, PURGE_KEYS),
+    "erasure": (run_erasure, ERASURE_KEYS),
+}
 
 
 @click.command()
-@click.argument("job", type=click.Choice(JOBS))
+@click.argument("job", type=click.Choice(sorted(JOBS)))
 @dry_run_option
 @json_option("run_id", "status", "dry_run", "audit_head")  # each job's keys, once known
 @pass_app
@@ -23,13 +34,6 @@ def run(app: App, job: str, dry_run: bool, as_json: bool) -> None:
     erasure requests, oldest first. Exit 0 when the run succeeded or was skipped because
     another run of the job holds the lock; 1 when it failed or was interrupted.
     """
-    if job == "purge":
-        from retention.cli.purge import PURGE_KEYS, run_purge
-
-        declare_json_keys(PURGE_KEYS)
-        run_purge(app, dry_run=dry_run, as_json=as_json)
-    else:
-        from retention.cli.erasure_run import ERASURE_KEYS, run_erasure
-
-        declare_json_keys(ERASURE_KEYS)
-        run_erasure(app, dry_run=dry_run, as_json=as_json)
+    runner, keys = RUNNERS[job]
+    declare_json_keys(keys)
+    runner(app, dry_run=dry_run, as_json=as_json)

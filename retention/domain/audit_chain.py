@@ -1,7 +1,7 @@
 """The audit hash chain: each event's hash covers its content and the previous hash.
 
 Events carry no personal data: lead ids, portal, category, request and run ids, the rule, the
-names of fields changed, counts.
+names of fields changed, counts. What each action's details hold: domain/events.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "ACTIONS",
     "GENESIS_HASH",
     "ChainBreak",
     "ChainCheck",
@@ -29,10 +28,6 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 _SEPARATOR = "\x1f"
-ACTIONS = (
-    "lead.purged", "lead.erased", "lead.hold_skipped", "request.received", "request.completed",
-    "request.failed", "hold.placed", "hold.released", "run.started", "run.finished",
-)  # fmt: skip
 
 
 def canonical_details(details: Mapping[str, Any]) -> str:

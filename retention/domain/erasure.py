@@ -1,37 +1,32 @@
-"""Erasure: which values of a lead are erased, the request's deadline, upstream-erased leads.
+"""Erasure: which values of a lead are erased, and what an upstream-erased lead looks like.
 
 A seeker's erasure nulls the policy's contactRequest fields and empties `phoneNumbers`, in the
 columns and in the stored upstream JSON alike. Lead metadata and the property or project
-parts stay until the TTL purge.
+parts stay until the TTL purge. The policy's fields are an `ErasedFields`: the default one
+here, which `erasure.fields` in the config may override (checked by `check_erased_fields`).
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
-from retention.domain.audit_chain import canonical_details
-
 __all__ = [
+    "DEFAULT_ERASED_FIELDS",
     "ERASABLE_FIELDS",
     "FIELD_COLUMNS",
     "REASONS",
-    "REQUEST_KINDS",
-    "REQUEST_SOURCES",
-    "REQUEST_STATUSES",
     "UPSTREAM_ERASED_FIELDS",
+    "ErasedFields",
     "check_erased_fields",
-    "due_date",
-    "erased_details",
     "looks_erased_upstream",
     "verified_fields",
 ]
 
-# contactRequest field -> the leads column that holds a copy of it. Other fields the policy
-# names live only in the payload.
+# contactRequest field -> the leads column that holds a copy of it. These are the fields an
+# erasure may null (upstream-api section 3.7, plus `name`, which the upstream's GDPR note
+# names); phoneNumbers always becomes [].
 FIELD_COLUMNS: Mapping[str, str] = {
     "firstName": "first_name",
     "lastName": "last_name",
@@ -42,18 +37,34 @@ FIELD_COLUMNS: Mapping[str, str] = {
     "message": "message",
     "isOwner": "is_owner",
 }
-# Why a lead was erased: a seeker's request, a later import of an erased seeker's lead, or the
-# upstream API delivering the lead erased.
-REASONS = ("request", "suppression", "upstream")
-REQUEST_KINDS = ("email", "phone", "lead_id")
-REQUEST_STATUSES = ("pending", "deferred", "completed", "failed")
-REQUEST_SOURCES = ("cli", "file", "upstream", "import")
+ERASABLE_FIELDS = tuple(FIELD_COLUMNS)
 # The upstream API's GDPR erasure nulls these and empties phoneNumbers (seeker-leads-api.md
 # section 3.7); email and isOwner may survive it.
 UPSTREAM_ERASED_FIELDS = ("firstName", "lastName", "name", "gender", "language", "message")
-# The contactRequest fields an erasure may null (upstream-api section 3.7, plus `name`, which the
-# upstream's GDPR note names); phoneNumbers always becomes [].
-ERASABLE_FIELDS = tuple(FIELD_COLUMNS)
+# What an erasure nulls unless the config says otherwise: every contactRequest field.
+DEFAULT_ERASED_FIELDS = ERASABLE_FIELDS
+# Why a lead was erased: a seeker's request, a later import of an erased seeker's lead, or the
+# upstream API delivering the lead erased.
+REASONS = ("request", "suppression", "upstream")
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedFields:
+    """The contactRequest fields an erasure nulls (phoneNumbers, always emptied, aside)."""
+
+    names: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """(field, leads column) of the fields with a column; a field that lives only in the
+        stored JSON (an additional contactRequest property, named by settings built in code:
+        the config accepts the contract's fields only) has none."""
+        return tuple((name, FIELD_COLUMNS[name]) for name in self.names if name in FIELD_COLUMNS)
+
+    def verified(self) -> ErasedFields:
+        """The fields the read-back after an erasure checks: these, and always those the
+        upstream contract erases, whatever the policy names."""
+        return ErasedFields(verified_fields(self.names))
 
 
 def check_erased_fields(names: Sequence[str]) -> tuple[str, ...]:
@@ -88,33 +99,9 @@ def verified_fields(fields: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*fields, *UPSTREAM_ERASED_FIELDS)))
 
 
-def due_date(received: datetime) -> datetime:
-    """One calendar month after `received`, clamped to the last day of that month (a request
-    received on 31 January is due on 28 or 29 February), at the same time of day."""
-    year, month = (
-        (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
-    )
-    day = min(received.day, calendar.monthrange(year, month)[1])
-    return received.replace(year=year, month=month, day=day)
-
-
 def looks_erased_upstream(contact: Mapping[str, Any]) -> bool:
     """Whether a contactRequest is what the upstream delivers for a seeker it erased: the
     documented fields null (or absent) and `phoneNumbers` an empty list."""
     return contact.get("phoneNumbers") == [] and all(
         contact.get(name) is None for name in UPSTREAM_ERASED_FIELDS
-    )
-
-
-@cache
-def erased_details(*, category: str, portal: str, fields: Sequence[str], reason: str) -> str:
-    """The `lead.erased` event's details: field names, never values. Cached: a run meets
-    few distinct combinations (`fields` must be hashable, a tuple)."""
-    return canonical_details(
-        {
-            "category": category,
-            "fields": [*fields, "phoneNumbers"],
-            "portal": portal,
-            "reason": reason,
-        }
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 __all__ = [
+    "RULES",
     "Cutoffs",
     "GuardVerdict",
     "RetentionPolicy",
@@ -23,10 +24,14 @@ def years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
+RULES = ("ttl", "ceiling")
+
+
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
-    """When a lead is due, at one instant: its TTL at or before `ttl` (rule `ttl`), or,
-    whatever its TTL, its ingestion at or before `ceiling` (rule `ceiling`)."""
+    """The retention rule, at one instant: a lead is due when its TTL is at or before `ttl`
+    (rule `ttl`), or, whatever its TTL, when it was ingested at or before `ceiling` (rule
+    `ceiling`). The purge's SQL (storage/due_leads.py) and the import are built from this."""
 
     ttl: datetime  # now
     ceiling: datetime
@@ -63,10 +68,6 @@ class RetentionPolicy:
     def cutoffs(self, now: datetime) -> Cutoffs:
         """The rule's cut-offs at `now`, computed once for a run or an import."""
         return Cutoffs(now, self.ceiling_cutoff(now))
-
-    def due_rule(self, ttl: datetime, ingestion_date: datetime, now: datetime) -> str | None:
-        """`ttl` or `ceiling` when the lead is due at `now` (ttl first), else None."""
-        return self.cutoffs(now).rule_of(ttl, ingestion_date)
 
     def latest_ingestion(self, now: datetime) -> datetime:
         """An ingestion date later than this, at `now`, is in the future: refused."""

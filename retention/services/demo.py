@@ -22,7 +22,8 @@ from retention.errors import InputError
 from retention.services.importing import ImportResult, import_leads
 from retention.services.lead_sources import SourceRecord
 from retention.services.schema import upgrade_schema
-from retention.storage.engine import create_store_engine
+from retention.storage.engine import READ_ONLY, create_store_engine
+from retention.storage.leads import lead_portal, surviving_lead_ids
 from retention.storage.meta import get_meta, set_meta_once
 
 __all__ = [
@@ -30,7 +31,9 @@ __all__ = [
     "HELD_DEMO_LEADS",
     "DemoStore",
     "build_demo_store",
+    "demo_phone_number",
     "example_files",
+    "surviving_demo_leads",
     "synthetic_leads",
 ]
 
@@ -174,3 +177,16 @@ def _import_as_they_arrived(
         expired_on_arrival=totals["expired"],
         hold_skipped=totals["held"],
     )
+
+
+def surviving_demo_leads(engine: Engine, *, limit: int) -> list[str]:
+    """The first `limit` demo leads not erased, in id order."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return surviving_lead_ids(conn, limit=limit)
+
+
+def demo_phone_number(engine: Engine, n: int) -> str:
+    """Demo lead n's phone number as a person would type it (+CC 600...)."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        portal = lead_portal(conn, f"demo-{n:06d}")
+    return f"+{COUNTRY_CODES[str(portal)[-3:]]} 600 {n:06d}"

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from retention.config import Settings
-from retention.domain.audit_chain import EventDraft, canonical_details
+from retention.domain.events import HoldPlaced, HoldReleased
 from retention.errors import InputError
 from retention.services.audit import publish_head
 from retention.services.subjects import subject_of
@@ -82,15 +82,8 @@ def place_hold(
             created_at=now,
             expires_at=until,
         )
-        details = {
-            "hold_id": hold_id,
-            "target": subject.kind,
-            "until": until.isoformat() if until else None,
-        }
-        head = append_events(
-            conn,
-            [EventDraft(now, "hold.placed", canonical_details(details), lead_id=subject.lead_id)],
-        )
+        placed = HoldPlaced(hold_id, subject.kind, until)
+        head = append_events(conn, [placed.draft(now, lead_id=subject.lead_id)])
     error = publish_head(settings, head, source="hold place", run_id=None, when=now)
     return HoldPlacement(hold_id, False, present, head, error)
 
@@ -109,10 +102,7 @@ def release_hold_by_id(
         released = release_hold(conn, hold_id, now)
         if released is None:  # another transaction released it meanwhile (PostgreSQL)
             return HoldRelease(list_holds(conn, hold_id=hold_id)[0], False, False)
-        details = canonical_details({"hold_id": hold_id})
-        head = append_events(
-            conn, [EventDraft(now, "hold.released", details, lead_id=released.lead_id)]
-        )
+        head = append_events(conn, [HoldReleased(hold_id).draft(now, lead_id=released.lead_id)])
     error = publish_head(settings, head, source="hold release", run_id=None, when=now)
     return HoldRelease(released, True, False, head, error)
 

@@ -15,7 +15,7 @@ appended once, when the import commits, so the audit chain's head is locked only
 The suppression entries (the email and phone requests' hashes) are read into memory when the
 import writes its first batch if there are at most IN_MEMORY_ENTRIES of them; otherwise each
 batch is joined with them in the database. Requests recorded while the import runs are
-checked at the end, under the suppression lock (storage/dialect.take_suppression_lock), so no
+checked at the end, under the suppression lock (storage/locks.py, SUPPRESSION), so no
 erasure can miss a lead this import commits.
 """
 
@@ -27,19 +27,20 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from retention.domain.audit_chain import EventDraft, canonical_details
-from retention.domain.erasure import due_date, erased_details
+from retention.domain.audit_chain import EventDraft
+from retention.domain.erasure import ErasedFields
+from retention.domain.events import LeadHoldSkipped, RequestCompleted, RequestDeferred
+from retention.domain.requests import RequestStatus
 from retention.domain.subjects import subject_hash
-from retention.services.erasure import erase_leads, received_event
+from retention.services.erasure_batch import erase_leads, erased_events
+from retention.services.request_intake import NewRequest, take_in
 from retention.storage.audit import ChainHead, append_events
-from retention.storage.dialect import take_suppression_lock
 from retention.storage.erasure import ErasedLead, held_lead_ids, subject_lead_ids
 from retention.storage.holds import active_holds_exist
 from retention.storage.leads import existing_lead_ids
-from retention.storage.requests import (
+from retention.storage.locks import TransactionLock, take_transaction_lock
+from retention.storage.suppression import (
     add_leads_erased,
-    insert_request,
-    open_requests_for,
     recent_subject_requests,
     subject_request_count,
     subject_requests,
@@ -55,7 +56,7 @@ _ID_WINDOW = 10_000
 
 
 class ImportErasures:
-    def __init__(self, fields: Sequence[str], key: bytes, now: datetime) -> None:
+    def __init__(self, fields: ErasedFields, key: bytes, now: datetime) -> None:
         self._fields = fields
         self._key = key
         self._now = now
@@ -79,41 +80,27 @@ class ImportErasures:
     def _held(self, conn: Connection, lead_ids: Collection[str]) -> set[str]:
         if not lead_ids:
             return set()
-        if self._holds is None:
+        if self._holds is None:  # looked up once per import
             self._holds = active_holds_exist(conn, self._now)
         return held_lead_ids(conn, lead_ids, self._now) if self._holds else set()
 
     def _skip(self, conn: Connection, lead_ids: Collection[str], source: str) -> None:
-        """Held leads: a `lead.hold_skipped` event and a deferred request for each, so the
-        erasure job erases the lead once the hold is released."""
+        """Held leads: a `lead.hold_skipped` event and a deferred request for each (or its
+        open one), so the erasure job erases the lead once the hold is released."""
         for lead_id in sorted(set(lead_ids) - self._skipped):
             self._skipped.add(lead_id)
-            subject = ("lead_id", subject_hash(self._key, "lead_id", lead_id))
-            request_id = open_requests_for(conn, [subject]).get(subject)
-            if request_id is None:
-                due = due_date(self._now)
-                request_id = insert_request(
-                    conn, kind="lead_id", subject_hash=subject[1], subject=lead_id,
-                    received_at=self._now, due_at=due, source=source, reference=None,
-                    status="deferred",
-                )  # fmt: skip
-                self._events.append(received_event(request_id, "lead_id", source, due, self._now))
-                self._events.append(
-                    EventDraft(
-                        self._now,
-                        "request.deferred",
-                        canonical_details({"held": 1, "leads_erased": 0}),
-                        request_id=request_id,
-                    )
-                )
+            wanted = NewRequest(
+                "lead_id", subject_hash(self._key, "lead_id", lead_id), source, self._now,
+                subject=lead_id, status=RequestStatus.DEFERRED,
+            )  # fmt: skip
+            (taken,) = take_in(conn, [wanted], now=self._now, events=self._events,
+                               serialize=False)  # fmt: skip
+            if taken.recorded:
+                deferred = RequestDeferred(held=1, leads_erased=0)
+                self._events.append(deferred.draft(self._now, request_id=taken.request_id))
+            skipped = LeadHoldSkipped("import")
             self._events.append(
-                EventDraft(
-                    self._now,
-                    "lead.hold_skipped",
-                    canonical_details({"job": "import"}),
-                    lead_id=lead_id,
-                    request_id=request_id,
-                )
+                skipped.draft(self._now, lead_id=lead_id, request_id=taken.request_id)
             )
             self.hold_skipped += 1
 
@@ -135,19 +122,15 @@ class ImportErasures:
         return sorted({*ours, *new} - held), held
 
     def _upstream_request(self, conn: Connection, lead: ErasedLead) -> int:
-        due = due_date(self._now)
-        request_id = insert_request(
-            conn, kind="lead_id", subject_hash=subject_hash(self._key, "lead_id", lead.lead_id),
-            subject=None, received_at=self._now, due_at=due, source="upstream", reference=None,
-            status="completed", completed_at=self._now, leads_erased=1,
+        wanted = NewRequest(
+            "lead_id", subject_hash(self._key, "lead_id", lead.lead_id), "upstream", self._now,
+            status=RequestStatus.COMPLETED, completed_at=self._now, leads_erased=1,
         )  # fmt: skip
-        self._events.append(received_event(request_id, "lead_id", "upstream", due, self._now))
-        self._erased_event(lead, "upstream", request_id)
-        details = canonical_details({"held": 0, "leads_erased": 1})
-        self._events.append(
-            EventDraft(self._now, "request.completed", details, request_id=request_id)
-        )
-        return request_id
+        (taken,) = take_in(conn, [wanted], now=self._now, reuse=None, events=self._events)
+        self._erased_event(lead, "upstream", taken.request_id)
+        completed = RequestCompleted(held=0, leads_erased=1)
+        self._events.append(completed.draft(self._now, request_id=taken.request_id))
+        return taken.request_id
 
     # --- suppression ---------------------------------------------------------------------
 
@@ -217,23 +200,16 @@ class ImportErasures:
         self.erased += len(erased)
 
     def _erased_event(self, lead: ErasedLead, reason: str, request_id: int) -> None:
-        self._events.append(
-            EventDraft(
-                self._now,
-                "lead.erased",
-                erased_details(
-                    category=lead.category, portal=lead.portal, fields=self._fields, reason=reason
-                ),
-                lead_id=lead.lead_id,
-                request_id=request_id,
-            )
-        )
+        self._events += erased_events(
+            [lead], self._fields, reason=reason, now=self._now, run_id=None,
+            request_id=request_id,
+        )  # fmt: skip
 
     def finish(self, conn: Connection) -> None:
         """Last, before the import commits: under the suppression lock, erase the leads of
         subjects whose requests were recorded while the import ran, then append the events
         and count the suppressed leads in their requests."""
-        take_suppression_lock(conn, shared=False)
+        take_transaction_lock(conn, TransactionLock.SUPPRESSION)
         if self._entries is not None and subject_request_count(conn) != self._entry_count:
             # Requests are never deleted: a different count means new requests.
             new = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,22 +18,22 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from retention.config import Settings
-from retention.domain.erasure import looks_erased_upstream
+from retention.domain.erasure import ErasedFields, looks_erased_upstream
 from retention.domain.lead import Lead
 from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
 from retention.services.audit import publish_head
-from retention.services.erasure import CHANGED_TABLES
+from retention.services.erasure import erased_fields_of
 from retention.services.import_erasure import ImportErasures
 from retention.services.lead_sources import SourceRecord
 from retention.services.policy import policy_of
+from retention.services.residue import ERASURE_TABLES, clean_after
 from retention.services.subject_key import subject_key_for_store
 from retention.storage.audit import ChainHead
 from retention.storage.dialect import bulk_insert
 from retention.storage.engine import describe_error
 from retention.storage.lead_writer import Row, lead_row, lead_writer
 from retention.storage.leads import delete_lead_subjects
-from retention.storage.residue import clean_residue
 
 __all__ = ["ImportResult", "RecordError", "import_leads"]
 
@@ -142,7 +142,7 @@ class _BatchWriter:
     in flight; the connection is only ever used by one thread at a time."""
 
     def __init__(
-        self, conn: Connection, key: bytes, now: datetime, tally: _Tally, fields: Sequence[str]
+        self, conn: Connection, key: bytes, now: datetime, tally: _Tally, fields: ErasedFields
     ) -> None:
         self._conn = conn
         self._key = key
@@ -254,7 +254,7 @@ def import_leads(
         writer: _BatchWriter | None = None
         try:
             key = subject_key_for_store(settings, conn)
-            writer = _BatchWriter(conn, key, now, tally, settings.erasure.fields)
+            writer = _BatchWriter(conn, key, now, tally, erased_fields_of(settings))
             batch = _Batch()
             for record in records:
                 outcome = _classify(record, latest_ingestion)
@@ -290,11 +290,11 @@ def import_leads(
                 writer.close()
             if transaction.is_active:
                 transaction.rollback()
-    if written and writer is not None and writer.erasures.erased:
-        # SQLite: checkpoint the WAL, which holds the erased values' old pages. PostgreSQL: the
-        # dead row versions are left for the next erasure job run to vacuum (a VACUUM of the
-        # leads table does not belong in every import).
-        clean_residue(engine, CHANGED_TABLES, vacuum=False)
+    # SQLite: checkpoint the WAL, which holds the erased values' old pages. PostgreSQL: the
+    # dead row versions are left for the next erasure job run to vacuum (a VACUUM of the
+    # leads table does not belong in every import).
+    erased = written and writer is not None and bool(writer.erasures.erased)
+    clean_after(engine, ERASURE_TABLES, changed=erased, vacuum=False)
     head = writer.erasures.head if written and writer is not None else None
     anchor_error = None
     if head is not None:

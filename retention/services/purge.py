@@ -9,6 +9,7 @@ which rolls back whole and is done by the next run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,13 +19,20 @@ from sqlalchemy import Engine
 
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft
-from retention.domain.policy import RetentionPolicy, check_blast_radius, check_clock
+from retention.domain.events import LeadHoldSkipped, LeadPurged, purged_details_text
+from retention.domain.policy import (
+    RULES,
+    Cutoffs,
+    RetentionPolicy,
+    check_blast_radius,
+    check_clock,
+)
 from retention.errors import GuardError
+from retention.services.observer import BatchStats, RunObserver
 from retention.services.policy import policy_of
 from retention.storage.audit import append_events
 from retention.storage.dialect import default_purge_batch
 from retention.storage.due_leads import (
-    RULES,
     DueCounts,
     DueLead,
     Walk,
@@ -38,7 +46,7 @@ from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
 from retention.storage.runs import newest_recorded_time
 
-__all__ = ["BatchProgress", "PurgeResult", "purge_due_leads"]
+__all__ = ["PurgeResult", "purge_due_leads"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +54,6 @@ SAMPLE_SIZE = 10
 # From this share of the store due on, a run walks the table in storage order rather than the
 # rule indexes (see storage/due_leads.py).
 STORAGE_WALK_SHARE = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class BatchProgress:
-    batch: int
-    deleted: int
-    hold_skipped: int
-    due: int  # due when the run started (an estimate of the total work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +77,6 @@ class _Tally:
     by_rule: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
     sample: list[str] = field(default_factory=list)
     longest: float = 0.0
-
-
-def _details(lead: DueLead) -> str:
-    # Canonical JSON (sorted keys, no spaces) of enum values only: built directly, it is the
-    # hot path of a purge. Equal to audit_chain.canonical_details of the same mapping.
-    return f'{{"category":"{lead.category}","portal":"{lead.portal}","rule":"{lead.rule}"}}'
 
 
 def _check_guards(
@@ -134,15 +128,17 @@ def _purge_batch(
             deleted = len(batch)
         if not batch:
             return batch, 0
+        # The hot path: one event per lead, its details built directly (events.LeadPurged;
+        # a held lead's LeadHoldSkipped by the purge carries the same fields).
         append_events(
             conn,
             [
                 EventDraft(
-                    occurred_at=now,
-                    action="lead.hold_skipped" if lead.held else "lead.purged",
-                    details=_details(lead),
-                    lead_id=lead.lead_id,
-                    run_id=run_id,
+                    now,
+                    LeadHoldSkipped.ACTION if lead.held else LeadPurged.ACTION,
+                    purged_details_text(lead.category, lead.portal, lead.rule),
+                    lead.lead_id,
+                    run_id,
                 )
                 for lead in batch
                 if not (lead.held and lead.lead_id in skips_audited)
@@ -162,31 +158,29 @@ def purge_due_leads(
     force: bool = False,
     batch_size: int | None = None,
     limit: int | None = None,
-    on_batch: Callable[[BatchProgress], None] | None = None,
+    observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
-    timer: Callable[[], float] | None = None,
 ) -> PurgeResult:
     """Delete the due leads (see the module docstring). Raises GuardError before deleting
-    anything when the guard or the clock check refuses and `force` is not given."""
+    anything when the guard or the clock check refuses and `force` is not given. `observer`
+    is told of each batch committed."""
     policy = policy_of(settings)
-    cutoff = policy.ceiling_cutoff(now)
+    cutoffs = policy.cutoffs(now)
     size = batch_size or settings.purge.batch_size or default_purge_batch(engine)
     with engine.connect().execution_options(**READ_ONLY) as conn:
         holds = active_holds_exist(conn, now)
-        counts = count_due(conn, now=now, cutoff=cutoff, holds=holds)
+        counts = count_due(conn, cutoffs=cutoffs, holds=holds)
         newest = None if force else newest_recorded_time(conn, exclude_run=run_id)
     if not force:
         _check_guards(counts, policy, now, newest)
     if dry_run:
-        return _dry_run(
-            engine, counts, now=now, cutoff=cutoff, limit=limit, holds=holds, batch_size=size
-        )
+        return _dry_run(engine, counts, cutoffs, limit=limit, holds=holds, batch_size=size)
 
     tally = _Tally()
     skips_audited: set[str] = set()
     stopped = False
     in_storage_order = _in_storage_order(counts, size)
-    for walk in walks(now, cutoff, in_storage_order=in_storage_order):
+    for walk in walks(cutoffs, in_storage_order=in_storage_order):
         after: tuple[Any, ...] | None = None
         while True:
             if should_stop is not None and should_stop():
@@ -195,7 +189,7 @@ def purge_due_leads(
             room = size if limit is None else min(size, limit - tally.deleted)
             if room <= 0:
                 break
-            started = timer() if timer else 0.0
+            started = time.perf_counter()
             held_before = len(skips_audited)
             batch, deleted = _purge_batch(
                 engine, walk, now=now, after=after, limit=room, run_id=run_id,
@@ -203,8 +197,8 @@ def purge_due_leads(
             )  # fmt: skip
             if not batch:
                 break
-            if timer:
-                tally.longest = max(tally.longest, timer() - started)
+            seconds = time.perf_counter() - started
+            tally.longest = max(tally.longest, seconds)
             after = batch[-1].key
             tally.batches += 1
             tally.deleted += deleted
@@ -217,10 +211,15 @@ def purge_due_leads(
             logger.debug(
                 "batch %d: %d leads purged, %d held", tally.batches, deleted, len(batch) - deleted
             )
-            if on_batch is not None:
-                on_batch(
-                    BatchProgress(tally.batches, tally.deleted, tally.hold_skipped, counts.due)
-                )
+            if observer is not None:
+                observer.batch_done(
+                    BatchStats(
+                        job="purge", batch=tally.batches, seconds=seconds, size=size,
+                        rows=deleted, held=len(skips_audited) - held_before, requests=0,
+                        total_rows=tally.deleted, total_held=tally.hold_skipped,
+                        total_requests=0, due=counts.due,
+                    )
+                )  # fmt: skip
         if stopped:
             break
     return PurgeResult(
@@ -239,9 +238,8 @@ def purge_due_leads(
 def _dry_run(
     engine: Engine,
     counts: DueCounts,
+    cutoffs: Cutoffs,
     *,
-    now: datetime,
-    cutoff: datetime,
     limit: int | None,
     holds: bool,
     batch_size: int,
@@ -251,9 +249,15 @@ def _dry_run(
     taken by rule in the order the run walks them (ttl, then ceiling) when `limit` cuts in."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         sample: list[str] = []
-        for walk in walks(now, cutoff, in_storage_order=False):
+        for walk in walks(cutoffs, in_storage_order=False):
             for lead in select_due_batch(
-                conn, walk, now=now, after=None, limit=SAMPLE_SIZE * 2, holds=holds, lock=False
+                conn,
+                walk,
+                now=cutoffs.ttl,
+                after=None,
+                limit=SAMPLE_SIZE * 2,
+                holds=holds,
+                lock=False,
             ):
                 if not lead.held and len(sample) < SAMPLE_SIZE:
                     sample.append(lead.lead_id)

@@ -19,11 +19,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from retention.config import Settings
-from retention.domain.erasure import REQUEST_KINDS, REQUEST_STATUSES, due_date
+from retention.domain.requests import REQUEST_KINDS, REQUEST_STATUSES, due_date
 from retention.domain.subjects import subject_hash
 from retention.errors import InputError
 from retention.services.audit import current_head, publish_head
-from retention.services.erasure import clean_reference, record_request
+from retention.services.erasure import clean_reference
+from retention.services.request_intake import NewRequest, take_in
 from retention.services.subject_key import subject_key_for_store
 from retention.services.subjects import (
     RequestSubject,
@@ -32,7 +33,6 @@ from retention.services.subjects import (
     request_subject_of,
 )
 from retention.storage.audit import ChainHead
-from retention.storage.dialect import take_request_intake_lock
 from retention.storage.engine import READ_ONLY, transaction
 from retention.storage.requests import RequestRow, list_requests, open_requests_for
 
@@ -105,19 +105,18 @@ def add_request(
         subject = request_subject_of(
             settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
         )
-        take_request_intake_lock(conn)
-        existing = open_requests_for(conn, [(subject.kind, subject.hash)])
-        if existing:
-            return QueuedRequest(None, existing[(subject.kind, subject.hash)], None, dry_run)
+        wanted = NewRequest(subject.kind, subject.hash, "cli", received, subject=subject.value,
+                            reference=reference)  # fmt: skip
         if dry_run:
-            return QueuedRequest(None, None, due_date(received), True)
-        request_id = record_request(
-            conn, subject, source="cli", reference=reference, received_at=received, now=now
-        )
-        (row,) = list_requests(conn, request_id=request_id)
+            existing = open_requests_for(conn, [(subject.kind, subject.hash)])
+            duplicate = existing.get((subject.kind, subject.hash))
+            return QueuedRequest(None, duplicate, None if duplicate else due_date(received), True)
+        (taken,) = take_in(conn, [wanted], now=now)
+    if not taken.recorded:
+        return QueuedRequest(None, taken.request_id, None)
     head = current_head(engine)
     error = publish_head(settings, head, source="requests add", run_id=None, when=now)
-    return QueuedRequest(request_id, None, row.due_at, False, head, error)
+    return QueuedRequest(taken.request_id, None, taken.due_at, False, head, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,27 +183,25 @@ def import_requests(
                 f"; and {more} more" if more > 0 else ""
             )
             raise InputError(f"{len(errors)} bad request row(s), nothing queued: {listed}")
-        take_request_intake_lock(conn)
-        taken = set(open_requests_for(conn, {(s.kind, s.hash) for s, _, _ in parsed}))
-        added: list[int] = []
-        duplicates = 0
-        for subject, received, reference in parsed:
-            if (subject.kind, subject.hash) in taken:
-                duplicates += 1
-                continue
-            taken.add((subject.kind, subject.hash))
-            if not dry_run:
-                added.append(
-                    record_request(
-                        conn,
-                        subject,
-                        source="file",
-                        reference=reference,
-                        received_at=received,
-                        now=now,
-                    )
-                )
-        count = len(parsed) - duplicates
+        wanted = [
+            NewRequest(
+                subject.kind,
+                subject.hash,
+                "file",
+                received,
+                subject=subject.value,
+                reference=reference,
+            )
+            for subject, received, reference in parsed
+        ]
+        if dry_run:
+            seen = set(open_requests_for(conn, {(r.kind, r.subject_hash) for r in wanted}))
+            fresh = {(r.kind, r.subject_hash) for r in wanted} - seen
+            return RequestImport(len(fresh), len(wanted) - len(fresh), (), True)
+        taken = take_in(conn, wanted, now=now)
+        added = [t.request_id for t in taken if t.recorded]
+        duplicates = len(taken) - len(added)
+        count = len(added)
     if not added:
         return RequestImport(count, duplicates, (), dry_run)
     head = current_head(engine)

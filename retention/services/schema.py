@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from alembic import command
 from sqlalchemy import Engine
 
-from retention.storage.dialect import take_schema_lock
 from retention.storage.engine import (
     alembic_config,
     check_schema_known,
     current_revision,
     head_revision,
 )
+from retention.storage.locks import TransactionLock, take_transaction_lock
 
 __all__ = ["SchemaUpgrade", "upgrade_schema"]
 
@@ -35,7 +35,7 @@ def upgrade_schema(engine: Engine) -> SchemaUpgrade:
     """Bring the schema to the newest revision; nothing happens when it already is."""
     before = current_revision(engine)
     with engine.begin() as conn:
-        take_schema_lock(conn)
+        take_transaction_lock(conn, TransactionLock.SCHEMA)
         # Under the lock: a newer version of the tool may have upgraded it meanwhile.
         check_schema_known(current_revision(engine))
         config = alembic_config()

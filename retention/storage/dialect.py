@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -24,17 +24,17 @@ from sqlalchemy.types import UserDefinedType
 from retention.storage.types import sqlite_datetime_text
 
 __all__ = [
+    "IN_CHUNK",
     "bulk_insert",
+    "chunks",
     "concurrent_workers",
     "default_purge_batch",
     "ids_condition",
     "insert_for",
     "row_locator",
     "row_locator_after",
+    "supports_advisory_locks",
     "supports_skip_locked",
-    "take_request_intake_lock",
-    "take_schema_lock",
-    "take_suppression_lock",
 ]
 
 
@@ -55,50 +55,21 @@ def insert_for(conn: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-# Arbitrary constant naming the schema-upgrade lock among this database's advisory locks.
-_SCHEMA_LOCK_KEY = 0x6C72_0001
+def supports_advisory_locks(conn: Connection) -> bool:
+    """Whether transactions coordinate through advisory locks (storage/locks.py). SQLite has a
+    single writer at a time, which orders writers already."""
+    return conn.dialect.name == "postgresql"
 
 
-def take_schema_lock(conn: Connection) -> None:
-    """Serialize schema upgrades from several hosts for the rest of the transaction.
-
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock that every
-    transaction of this tool takes at BEGIN IMMEDIATE already serializes them.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+# Values per IN list or array parameter: SQLite's stay well under its parameter limit (32766).
+IN_CHUNK = 5000
+T = TypeVar("T")
 
 
-# Arbitrary constant naming the lock between erasures and the end of imports.
-_SUPPRESSION_LOCK_KEY = 0x6C72_0002
-
-
-def take_suppression_lock(conn: Connection, *, shared: bool) -> None:
-    """Order erasures against the end of imports, for the rest of the transaction.
-
-    An erasure looks a subject's leads up and cannot see the leads an import has not committed
-    yet; the import checks its leads against the requests recorded while it ran, and commits,
-    under this lock taken exclusively, while erasures take it shared. So either the erasure
-    ran before that check (the import then sees its request and erases the new leads) or
-    after the commit (the erasure then sees them). PostgreSQL: a transaction-scoped advisory
-    lock. SQLite: its single writer orders them already.
-    """
-    if conn.dialect.name == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.exec_driver_sql(f"SELECT {function}({_SUPPRESSION_LOCK_KEY})")
-
-
-# Arbitrary constant naming the lock around recording erasure requests.
-_REQUEST_INTAKE_LOCK_KEY = 0x6C72_0004
-
-
-def take_request_intake_lock(conn: Connection) -> None:
-    """Serialize "is there an open request for this subject? if not, record one" between
-    transactions, for the rest of the transaction, so two of them never record the same
-    subject twice. Take it after any lead or request row lock and before the audit head.
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: its single writer does it."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_REQUEST_INTAKE_LOCK_KEY})")
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in slices of at most `size`, for statements with one value per item."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def ids_condition(

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, false, func, select, tuple_
 
+from retention.domain.policy import Cutoffs
 from retention.storage.dialect import (
     ids_condition,
     row_locator,
@@ -34,18 +35,16 @@ from retention.storage.holds import hold_condition
 from retention.storage.schema import leads
 
 __all__ = [
-    "RULES",
     "DueCounts",
     "DueLead",
     "Walk",
     "count_due",
     "delete_due_batch",
     "delete_leads",
+    "due_condition",
     "select_due_batch",
     "walks",
 ]
-
-RULES = ("ttl", "ceiling")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +55,7 @@ class Walk:
     name: str
     condition: ColumnElement[bool]
     order: tuple[Any, ...]
+    cutoffs: Cutoffs
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,28 +85,32 @@ class DueCounts:
         return self.held_ttl + self.held_ceiling
 
 
-def _ttl_rule(now: datetime) -> ColumnElement[bool]:
-    return leads.c.ttl <= now
+def due_condition(cutoffs: Cutoffs, rule: str) -> ColumnElement[bool]:
+    """The SQL of the domain's rule (policy.Cutoffs.rule_of) for `rule`: the leads it makes
+    due, each under one rule only (a lead due by its TTL is not counted under the ceiling)."""
+    if rule == "ttl":
+        return leads.c.ttl <= cutoffs.ttl
+    if rule == "ceiling":
+        return (leads.c.ingestion_date <= cutoffs.ceiling) & (leads.c.ttl > cutoffs.ttl)
+    raise ValueError(f"unknown rule {rule!r}")
 
 
-def _ceiling_rule(now: datetime, cutoff: datetime) -> ColumnElement[bool]:
-    return (leads.c.ingestion_date <= cutoff) & (leads.c.ttl > now)
-
-
-def walks(now: datetime, cutoff: datetime, *, in_storage_order: bool) -> list[Walk]:
+def walks(cutoffs: Cutoffs, *, in_storage_order: bool) -> list[Walk]:
     """The walks of a run: the rule walks, after a storage-order walk when asked for."""
+    ttl_rule, ceiling_rule = due_condition(cutoffs, "ttl"), due_condition(cutoffs, "ceiling")
     by_rule = [
-        Walk("ttl", _ttl_rule(now), (leads.c.ttl, leads.c.lead_id)),
-        Walk("ceiling", _ceiling_rule(now, cutoff), (leads.c.ingestion_date, leads.c.lead_id)),
+        Walk("ttl", ttl_rule, (leads.c.ttl, leads.c.lead_id), cutoffs),
+        Walk("ceiling", ceiling_rule, (leads.c.ingestion_date, leads.c.lead_id), cutoffs),
     ]
     if in_storage_order:
-        return [Walk("storage", _ttl_rule(now) | _ceiling_rule(now, cutoff), ()), *by_rule]
+        return [Walk("storage", ttl_rule | ceiling_rule, (), cutoffs), *by_rule]
     return by_rule
 
 
-def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool) -> DueCounts:
+def count_due(conn: Connection, *, cutoffs: Cutoffs, holds: bool) -> DueCounts:
     """How many leads each rule makes due, how many of those are held, and the store's size."""
-    ttl_rule, ceiling_rule = _ttl_rule(now), _ceiling_rule(now, cutoff)
+    ttl_rule, ceiling_rule = due_condition(cutoffs, "ttl"), due_condition(cutoffs, "ceiling")
+    now = cutoffs.ttl
     total = conn.scalar(select(func.count()).select_from(leads)) or 0
     by_ttl = conn.scalar(select(func.count()).where(ttl_rule)) or 0
     by_ceiling = conn.scalar(select(func.count()).where(ceiling_rule)) or 0
@@ -118,8 +122,9 @@ def count_due(conn: Connection, *, now: datetime, cutoff: datetime, holds: bool)
     return DueCounts(int(total), int(by_ttl), int(by_ceiling), int(held_ttl), int(held_ceiling))
 
 
-def _rule_of(ttl: datetime, now: datetime) -> str:
-    return "ttl" if ttl <= now else "ceiling"
+def _rule_of(ttl: datetime, cutoffs: Cutoffs) -> str:
+    """The rule of a lead a due walk returned: ttl first, as Cutoffs.rule_of decides."""
+    return "ttl" if ttl <= cutoffs.ttl else "ceiling"
 
 
 def _position(conn: Connection, walk: Walk) -> tuple[Any, ...]:
@@ -165,7 +170,9 @@ def select_due_batch(
     if lock and supports_skip_locked(conn):
         statement = statement.with_for_update(skip_locked=True, of=leads)
     batch = [
-        DueLead(row[0], row[1], row[2], _rule_of(row[3], now), bool(row[4]), tuple(row[5:]))
+        DueLead(
+            row[0], row[1], row[2], _rule_of(row[3], walk.cutoffs), bool(row[4]), tuple(row[5:])
+        )
         for row in conn.execute(statement)
     ]
     batch.sort(key=lambda lead: _sort_key(lead.key))
@@ -203,7 +210,7 @@ def delete_due_batch(
         )
     )
     batch = [
-        DueLead(row[0], row[1], row[2], _rule_of(row[3], now), False, tuple(row[4:]))
+        DueLead(row[0], row[1], row[2], _rule_of(row[3], walk.cutoffs), False, tuple(row[4:]))
         for row in conn.execute(statement)
     ]
     batch.sort(key=lambda lead: _sort_key(lead.key))

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from retention.domain.lead import Lead, PhoneNumber
 from retention.storage.leads import existing_lead_ids
+from retention.storage.locks import TransactionLock
 from retention.storage.types import sqlite_datetime_text
 
 __all__ = [
@@ -131,9 +132,6 @@ _BINARY_TYPES = (
     "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "text", "text",
     "text", "text", "text", "bool", "jsonb", "json", "timestamptz", "timestamptz",
 )  # fmt: skip
-# Arbitrary constant naming the import lock among this database's advisory locks (0x6C72_0001:
-# schema upgrades; 0x6C72_0002: erasures' suppression lock).
-_IMPORT_LOCK_KEY = 0x6C72_0003
 
 
 def _json_text(text: str) -> str:
@@ -203,7 +201,7 @@ class PostgresLeadWriter:
         """Once per import (transaction), before its first write."""
         # Held until commit or rollback: the check that a batch's leads are all new stays
         # true until its COPY (a concurrent import waits here, then sees them).
-        cursor.execute(f"SELECT pg_advisory_xact_lock({_IMPORT_LOCK_KEY})")
+        cursor.execute(f"SELECT pg_advisory_xact_lock({int(TransactionLock.IMPORT)})")
         # lz4 compresses the long values (payload, message) several times faster than the
         # server's default pglz, at a similar size; readers decompress either transparently.
         # For this transaction only, where the server supports it.

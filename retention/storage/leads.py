@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
-from retention.storage.dialect import ids_condition
+from retention.storage.dialect import chunks, ids_condition
 from retention.storage.schema import lead_subjects, leads
 
 __all__ = [
@@ -16,11 +16,9 @@ __all__ = [
     "count_leads",
     "delete_lead_subjects",
     "existing_lead_ids",
+    "lead_portal",
     "surviving_lead_ids",
 ]
-
-# Bound parameters per statement stay well under SQLite's limit (32766).
-_IN_CHUNK = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +31,10 @@ class LeadCounts:
     next_ttl: datetime | None
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def existing_lead_ids(conn: Connection, lead_ids: Collection[str]) -> dict[str, bool]:
     """Those of `lead_ids` already in the store, each mapped to whether it is erased."""
     found: dict[str, bool] = {}
-    for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+    for chunk in chunks(list(lead_ids)):
         rows = conn.execute(
             select(leads.c.lead_id, leads.c.erased_at.is_not(None)).where(
                 leads.c.lead_id.in_(chunk)
@@ -53,7 +46,7 @@ def existing_lead_ids(conn: Connection, lead_ids: Collection[str]) -> dict[str, 
 
 def delete_lead_subjects(conn: Connection, lead_ids: Collection[str]) -> None:
     """Drop the subject hashes of `lead_ids` (before writing their new ones)."""
-    for chunk in _chunks(list(lead_ids), _IN_CHUNK):
+    for chunk in chunks(list(lead_ids)):
         conn.execute(
             delete(lead_subjects).where(ids_condition(conn, lead_subjects.c.lead_id, chunk))
         )
@@ -85,14 +78,19 @@ def count_leads(conn: Connection) -> LeadCounts:
     )
 
 
-def surviving_lead_ids(engine: Engine, *, limit: int) -> list[str]:
-    """The first `limit` lead ids not erased, in id order (for the demo)."""
-    with engine.connect() as conn:
-        return list(
-            conn.scalars(
-                select(leads.c.lead_id)
-                .where(leads.c.erased_at.is_(None))
-                .order_by(leads.c.lead_id)
-                .limit(limit)
-            )
+def surviving_lead_ids(conn: Connection, *, limit: int) -> list[str]:
+    """The first `limit` lead ids not erased, in id order."""
+    return list(
+        conn.scalars(
+            select(leads.c.lead_id)
+            .where(leads.c.erased_at.is_(None))
+            .order_by(leads.c.lead_id)
+            .limit(limit)
         )
+    )
+
+
+def lead_portal(conn: Connection, lead_id: str) -> str | None:
+    """The portal code of a stored lead."""
+    portal: str | None = conn.scalar(select(leads.c.portal).where(leads.c.lead_id == lead_id))
+    return portal

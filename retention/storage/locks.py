@@ -1,8 +1,12 @@
-"""Run locks: two runs of the same job (worker slot) never overlap, on one host or many.
+"""Every lock the tool takes in the database, and their keys, in one place.
 
+Run locks: two runs of the same job (worker slot) never overlap, on one host or many.
 PostgreSQL: a session advisory lock on a connection kept for the run; the server releases it
 when the connection or the process dies. SQLite: an exclusive flock on a file beside the
 database; the kernel releases it when the process dies, so a killed run never leaves it stuck.
+
+Transaction locks (PostgreSQL advisory locks held until the transaction ends) order writers
+that row locks cannot: SQLite has a single writer at a time, which orders them already.
 """
 
 from __future__ import annotations
@@ -10,21 +14,58 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+from enum import IntEnum
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
 
+from retention.storage.dialect import supports_advisory_locks
 from retention.storage.engine import sqlite_path
 
-__all__ = ["PostgresRunLock", "RunLock", "SQLiteRunLock", "try_run_lock"]
+__all__ = [
+    "PostgresRunLock",
+    "RunLock",
+    "SQLiteRunLock",
+    "TransactionLock",
+    "take_transaction_lock",
+    "try_run_lock",
+]
+
+
+class TransactionLock(IntEnum):
+    """Keys of the transaction-scoped advisory locks (arbitrary constants, 'lr' + a number);
+    run locks use keys hashed from the job and worker slot instead."""
+
+    # Schema upgrades from several hosts, one after the other.
+    SCHEMA = 0x6C72_0001
+    # Erasures (shared) against the end of imports (exclusive): an erasure looks a subject's
+    # leads up and cannot see the leads an import has not committed yet; the import checks
+    # its leads against the requests recorded while it ran, and commits, under this lock
+    # taken exclusively. So either the erasure ran before that check (the import then sees
+    # its request) or after the commit (the erasure then sees the leads).
+    SUPPRESSION = 0x6C72_0002
+    # Imports into one store, one after the other: the check that a batch's leads are all
+    # new stays true until its COPY.
+    IMPORT = 0x6C72_0003
+    # "Is there an open request for this subject? If not, record one", so two transactions
+    # never record the same subject twice. Taken after any lead or request row lock and
+    # before the audit head.
+    REQUEST_INTAKE = 0x6C72_0004
+
+
+def take_transaction_lock(conn: Connection, lock: TransactionLock, *, shared: bool = False) -> None:
+    """Hold `lock` until the transaction ends (PostgreSQL; nothing to do on SQLite)."""
+    if supports_advisory_locks(conn):
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.exec_driver_sql(f"SELECT {function}({int(lock)})")
 
 
 class RunLock(Protocol):
     def release(self) -> None: ...
 
 
-def _lock_key(job: str, worker: int) -> int:
+def _run_lock_key(job: str, worker: int) -> int:
     digest = hashlib.sha256(f"lead-retention/run/{job}/{worker}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -37,7 +78,7 @@ class PostgresRunLock:
     @classmethod
     def try_acquire(cls, engine: Engine, job: str, worker: int) -> PostgresRunLock | None:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        key = _lock_key(job, worker)
+        key = _run_lock_key(job, worker)
         try:
             acquired = conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         except BaseException:

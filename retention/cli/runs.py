@@ -1,0 +1,71 @@
+"""What `retention purge` and `retention run JOB` share: the progress line on a terminal, the
+stop on SIGTERM/SIGINT, and how a run's outcome becomes an exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from jobs.runner import JobRun
+from jobs.signals import stop_requested_on_signals
+from retention.services.observer import BatchStats, RunObserver
+
+__all__ = ["ProgressLine", "progress_line", "run_exit", "run_with_signals"]
+
+
+class ProgressLine(RunObserver):
+    """One line on stderr, rewritten after each batch."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def batch_done(self, stats: BatchStats) -> None:
+        if stats.job == "purge":
+            done = min((stats.total_rows + stats.total_held) / max(stats.due, 1), 1)
+            text = (
+                f"purge: {stats.total_rows} deleted, {stats.total_held} held, "
+                f"batch {stats.batch} ({done:.0%})"
+            )
+        else:
+            text = (
+                f"{stats.job}: {stats.total_requests} requests, {stats.total_rows} leads "
+                f"erased, batch {stats.batch}"
+            )
+        click.echo(f"\r{text}", err=True, nl=False)
+        self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def progress_line(as_json: bool) -> ProgressLine | None:
+    """A progress line on a terminal; none with --json or without a terminal."""
+    return ProgressLine() if not as_json and sys.stderr.isatty() else None
+
+
+def run_with_signals(
+    start: Callable[[RunObserver | None, Callable[[], bool]], JobRun[Any]], *, as_json: bool
+) -> JobRun[Any]:
+    """Run a job with a progress line and SIGTERM/SIGINT asking it to stop after the batch in
+    flight."""
+    progress = progress_line(as_json)
+    with stop_requested_on_signals() as stop:
+        run = start(progress, stop.is_set)
+    if progress is not None:
+        progress.end()
+    return run
+
+
+def run_exit(run: JobRun[Any]) -> tuple[int, str | None]:
+    """The exit code of a run, and why it is not 0."""
+    if run.outcome.status == "failed":
+        return 1, run.outcome.error
+    if run.outcome.status == "interrupted":
+        return 1, "interrupted by a signal after the batch in flight; the next run goes on"
+    if run.anchor_error is not None:
+        return 1, run.anchor_error
+    return 0, None
