@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from retention.config import load_settings, mask_url
+from retention.config import Settings, load_settings, mask_url, render_default_toml
+from retention.config.schema import Key, declared_keys, toml_value
 from retention.errors import ConfigError
 
 KEY = "k" * 40
@@ -181,3 +185,119 @@ def test_the_clock_skew_is_configurable() -> None:
     assert load_settings(environ=env).retention.max_clock_skew_seconds == 0
     with pytest.raises(ConfigError, match=r"retention\.max_clock_skew_seconds"):
         load_settings(environ={"RETENTION_RETENTION_MAX_CLOCK_SKEW_SECONDS": "-1"})
+
+
+ROOT = Path(__file__).parents[1]
+FILE_KEYS = [key for key in declared_keys(Settings) if key.in_files]
+
+
+def test_config_default_toml_is_the_rendering_of_the_declarations() -> None:
+    committed = (ROOT / "config" / "default.toml").read_text()
+    assert committed == render_default_toml(), (
+        "config/default.toml differs from the declarations in retention/config/settings.py: "
+        "run `python -m retention.config > config/default.toml`"
+    )
+
+
+def test_python_m_retention_config_writes_default_toml() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "retention.config"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == render_default_toml()
+
+
+def test_the_rendered_defaults_read_back_as_the_declared_defaults(tmp_path: Path) -> None:
+    document = tomllib.loads(render_default_toml())
+    assert {key.path: document[key.path[0]][key.path[1]] for key in FILE_KEYS} == {
+        key.path: key.default for key in FILE_KEYS
+    }
+    config = tmp_path / "defaults.toml"
+    config.write_text(render_default_toml())
+    from_file = load_settings(config, environ={})
+    assert from_file == load_settings(config, environ={"RETENTION_CONFIG": "ignored"})
+    assert from_file.config_file == config
+    assert repr(from_file).replace(repr(config), "None") == repr(load_settings(environ={}))
+
+
+@pytest.mark.parametrize("key", FILE_KEYS, ids=[key.name for key in FILE_KEYS])
+def test_every_setting_has_its_variable_and_reads_its_default_from_it(key: Key) -> None:
+    assert key.env == "RETENTION_" + key.name.replace(".", "_").upper()
+    raw = key.default if key.literal_env else toml_value(key.default)
+    assert load_settings(environ={key.env: raw}) == load_settings(environ={})
+
+
+def test_the_subject_key_is_not_a_file_setting() -> None:
+    (key,) = [key for key in declared_keys(Settings) if not key.in_files]
+    assert (key.name, key.path) == ("RETENTION_SUBJECT_KEY", ("subject", "key"))
+    assert tomllib.loads(render_default_toml())["subject"] == {"key_file": ""}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param('[subject]\nkey = "' + KEY + '"\n', id="subject-key"),
+        pytest.param("[jobs]\n", id="empty-table"),
+        pytest.param("[import.batch]\nsize = 5\n", id="sub-table"),
+    ],
+)
+def test_keys_that_are_no_file_setting_are_unknown(tmp_path: Path, document: str) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(document)
+    with pytest.raises(ConfigError, match=r"unknown key$"):
+        load_settings(config, environ={})
+
+
+def test_anchor_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "site.toml"
+    config.write_text('[audit]\nanchor_file = "../anchors.txt"\n')
+    settings = load_settings(config, environ={"RETENTION_SUBJECT_KEY_FILE": "k.key"})
+    assert settings.audit.anchor_file == (tmp_path / "anchors.txt").resolve()
+    assert settings.subject.key_file == Path("k.key")
+
+
+SHARE = "must be a share between 0 (excluded) and 1, e.g. 0.2 for 20%"
+CHECKS = [
+    ("at-least", "IMPORT_BATCH_SIZE", "0", "must be at least 1"),
+    ("whole", "IMPORT_BATCH_SIZE", "1.5", "must be a whole number"),
+    ("bool-is-no-int", "IMPORT_BATCH_SIZE", "true", "must be a whole number"),
+    ("at-most", "ERASURE_WORKERS", "9", "must be at most 8"),
+    ("at-most-ok", "ERASURE_WORKERS", "8", None),
+    ("workers-0", "ERASURE_WORKERS", "0", "must be at least 1"),
+    ("automatic", "PURGE_BATCH_SIZE", "-1", "must be 0 (automatic) or more"),
+    ("automatic-ok", "PURGE_BATCH_SIZE", "0", None),
+    ("seconds", "RETENTION_MAX_CLOCK_SKEW_SECONDS", "1.5", "must be a whole number of seconds"),
+    ("seconds-0", "RETENTION_MAX_CLOCK_SKEW_SECONDS", "-1", "must be 0 or more"),
+    ("positive", "DATABASE_BUSY_TIMEOUT_SECONDS", "0", "must be greater than 0"),
+    ("number", "DATABASE_BUSY_TIMEOUT_SECONDS", "soon", "must be a number"),
+    ("int-is-a-number", "DATABASE_BUSY_TIMEOUT_SECONDS", "1", None),
+    ("share", "RETENTION_GUARD_MAX_SHARE", "1.5", SHARE),
+    ("share-0", "RETENTION_GUARD_MAX_SHARE", "0", SHARE),
+    ("share-1", "RETENTION_GUARD_MAX_SHARE", "1", None),
+    ("bool-is-no-float", "RETENTION_GUARD_MAX_SHARE", "false", "must be a number"),
+    ("boolean", "PURGE_VACUUM", "yes", "must be true or false"),
+    ("one-of", "LOGGING_LEVEL", "loud", "must be one of debug, info, warning, error"),
+    ("any-case", "LOGGING_LEVEL", "WARNING", None),
+    ("string", "LOGGING_FORMAT", "3", "must be a string"),
+    ("list", "ERASURE_FIELDS", '"email"', "must be a list of field names"),
+    ("memory", "DATABASE_URL", "sqlite://", "is an in-memory SQLite database"),
+    ("url", "DATABASE_URL", "nope", "is not a database URL"),
+    ("no-anchor", "AUDIT_ANCHOR_FILE", "", None),
+    ("short-key", "SUBJECT_KEY", "  short  ", "must be at least 32 characters"),
+    ("empty-key", "SUBJECT_KEY", "", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"), [case[1:] for case in CHECKS], ids=[c[0] for c in CHECKS]
+)
+def test_each_check_says_what_is_wrong(variable: str, value: str, message: str | None) -> None:
+    """The folded checks keep every message; the key named is the variable's setting."""
+    environ = {f"RETENTION_{variable}": value}
+    if message is None:
+        load_settings(environ=environ)
+        return
+    (key,) = [key for key in declared_keys(Settings) if key.env == f"RETENTION_{variable}"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    assert str(caught.value).startswith(f"config: {key.name}: {message}")

@@ -10,6 +10,8 @@ import click
 import pytest
 
 from retention.cli import cli
+from retention.config import Settings
+from retention.config.schema import declared_keys, toml_value
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -54,3 +56,22 @@ def test_quick_start_is_two_commands_that_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     for command in commands:
         assert command in ci
+
+
+def _configuration_table() -> dict[str, str]:
+    """key -> default cell of the README's configuration table."""
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (.+?) \| .+ \|$", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def _readme_default(value: object) -> str:
+    if value == "":
+        return "(empty)"
+    return f"`{value if isinstance(value, str) else toml_value(value)}`"
+
+
+def test_every_setting_is_in_the_readme_configuration_table_with_its_default() -> None:
+    keys = [key for key in declared_keys(Settings) if key.in_files]
+    declared = {key.name: _readme_default(key.default) for key in keys}
+    assert _configuration_table() == declared
