@@ -58,7 +58,7 @@ def test_the_sql_finds_what_the_rule_says(settings: Settings, engine: Engine) ->
         )
         dates[f"lead-{n:06d}"] = (ttl, ingested)
     seed(settings, engine, records, at=datetime(2022, 6, 1, tzinfo=UTC))
-    expected = {rule: set() for rule in RULES}
+    expected: dict[str, set[str]] = {rule: set() for rule in RULES}
     for lead_id, (ttl, ingested) in dates.items():
         rule = CUTOFFS.rule_of(ttl, ingested)
         if rule is not None:
