@@ -3,7 +3,6 @@ erasure requests and run the erasure job."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,11 +31,11 @@ from retention.storage.leads import LeadCounts
 
 __all__ = ["DemoReport", "run_demo"]
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, slots=True)
 class DemoReport:
+    """What the demo did, for the command to tell."""
+
     path: Path
     before: LeadCounts
     guard_refusal: str | None

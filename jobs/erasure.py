@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Engine
 
-from jobs.runner import Interrupted, JobRun, RunFailed, run_job, timed_phase
+from jobs.runner import Interrupted, JobRun, RunArgs, RunFailed, run_job, timed_phase
 from retention import clock
 from retention.config import Settings
 from retention.services.erasure import ErasureResult, process_requests
-from retention.services.observer import RunObserver
 from retention.services.residue import ERASURE_TABLES, clean_after
 
 __all__ = ["ErasureRun", "erasure_job"]
@@ -22,18 +20,12 @@ logger = logging.getLogger(__name__)
 ErasureRun = JobRun[ErasureResult]
 
 
-def erasure_job(
-    settings: Settings,
-    engine: Engine,
-    *,
-    dry_run: bool = False,
-    observer: RunObserver | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> ErasureRun:
+def erasure_job(settings: Settings, engine: Engine, **run: Unpack[RunArgs]) -> ErasureRun:
     """Carry out the queued erasure requests, oldest first. The run fails (exit 1) when a
     request failed its verification; the others are done all the same."""
     now = clock.utcnow()
     state: dict[str, Any] = {}
+    dry_run, observer = run.get("dry_run", False), run.get("observer")
 
     def body(run_id: int) -> tuple[dict[str, Any], ErasureResult]:
         changed = True  # until known otherwise: batches before a failure are committed
@@ -41,7 +33,7 @@ def erasure_job(
             with timed_phase(observer, "erasure", "work"):
                 result = process_requests(
                     settings, engine, now=now, run_id=run_id, dry_run=dry_run,
-                    observer=observer, should_stop=should_stop,
+                    observer=observer, should_stop=run.get("should_stop"),
                 )  # fmt: skip
             changed = bool(result.leads_erased or result.completed)
         finally:

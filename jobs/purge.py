@@ -3,45 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Engine
 
-from jobs.runner import Interrupted, JobRun, run_job, timed_phase
+from jobs.runner import Interrupted, JobRun, RunArgs, run_job, timed_phase
 from retention import clock
 from retention.config import Settings
-from retention.services.observer import RunObserver
-from retention.services.purge import PurgeResult, purge_due_leads
+from retention.services.purge import PurgeOptions, PurgeResult, purge_due_leads
 from retention.services.residue import PURGE_TABLES, clean_after
 from retention.storage.dialect import concurrent_workers
 
-__all__ = ["PurgeRun", "purge_job"]
+__all__ = ["PurgeJobArgs", "PurgeRun", "purge_job"]
 
 logger = logging.getLogger(__name__)
 
 PurgeRun = JobRun[PurgeResult]
 
 
-def purge_job(
-    settings: Settings,
-    engine: Engine,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    batch_size: int | None = None,
-    limit: int | None = None,
-    observer: RunObserver | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> PurgeRun:
+class PurgeJobArgs(RunArgs, PurgeOptions, total=False):
+    """A purge run's arguments: every job's, and the purge's own (force, batch size, limit)."""
+
+
+def purge_job(settings: Settings, engine: Engine, **run: Unpack[PurgeJobArgs]) -> PurgeRun:
     now = clock.utcnow()
     state: dict[str, Any] = {}
+    dry_run, observer = run.get("dry_run", False), run.get("observer")
+    options = PurgeOptions(force=run.get("force", False), batch_size=run.get("batch_size"),
+                           limit=run.get("limit"))  # fmt: skip
 
     def body(run_id: int) -> tuple[dict[str, Any], PurgeResult]:
         with timed_phase(observer, "purge", "work"):
             result = purge_due_leads(
-                settings, engine, now=now, run_id=run_id, dry_run=dry_run, force=force,
-                batch_size=batch_size, limit=limit, observer=observer, should_stop=should_stop,
+                settings, engine, now=now, run_id=run_id, dry_run=dry_run, observer=observer,
+                should_stop=run.get("should_stop"), **options,
             )  # fmt: skip
         state["result"] = result
         with timed_phase(observer, "purge", "residue"):

@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import Engine
 
 from retention import clock
 from retention.config import Settings
 from retention.domain.events import RunFinished, RunStarted
-from retention.services.audit import publish_head
+from retention.services.audit import Published, publish_head
 from retention.services.observer import RunObserver
 from retention.storage.audit import ChainHead, append_events, read_head
 from retention.storage.engine import READ_ONLY, describe_error
@@ -31,11 +31,27 @@ from retention.storage.locks import RunLock, try_run_lock
 from retention.storage.residue import ResidueReport
 from retention.storage.runs import finish_run, mark_stale_runs, start_run
 
-__all__ = ["Interrupted", "JobRun", "RunFailed", "RunOutcome", "run_job", "timed_phase"]
+__all__ = [
+    "Interrupted",
+    "JobRun",
+    "RunArgs",
+    "RunFailed",
+    "RunOutcome",
+    "run_job",
+    "timed_phase",
+]
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+
+class RunArgs(TypedDict, total=False):
+    """What every job function takes besides the settings and the engine."""
+
+    dry_run: bool  # report what the run would do; change nothing but its job_runs row
+    observer: RunObserver | None  # told of batches, phases and the run's end
+    should_stop: Callable[[], bool] | None  # asked between batches (SIGTERM, the scheduler)
 
 
 class Interrupted(Exception):
@@ -65,7 +81,7 @@ class RunOutcome:
     head: ChainHead | None
     result: Any = None
     error: str | None = None
-    anchor_error: str | None = None  # the head could not be published (the run exits 1)
+    published: Published | None = None  # None: a dry run or a skipped run published none
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +93,8 @@ class JobRun(Generic[R]):
     residue: ResidueReport | None
 
     @property
-    def anchor_error(self) -> str | None:
-        return self.outcome.anchor_error
+    def published(self) -> Published | None:
+        return self.outcome.published
 
 
 @contextmanager
@@ -118,7 +134,7 @@ def run_job(
     observer: RunObserver | None = None,
 ) -> RunOutcome:
     """Run `body(run_id) -> (counts, result)` as one run of `job`, then publish the head it
-    left (audit.anchor_file; an anchor that cannot be written is the outcome's anchor_error)
+    left (audit.anchor_file; an anchor that cannot be written is the outcome's published error)
     and tell `observer` how it ended.
 
     `body` raises Interrupted to stop early (status `interrupted`); any other exception marks
@@ -159,9 +175,9 @@ def run_job(
         head = _close(engine, run_id, job, status, counts, error, dry_run)
     finally:
         lock.release()
-    anchor_error = _publish(settings, job, run_id, head, dry_run)
+    published = _publish(settings, job, run_id, head, dry_run)
     _tell(observer, job, run_id, status, counts, started)
-    return RunOutcome(run_id, job, status, dry_run, counts, head, result, error, anchor_error)
+    return RunOutcome(run_id, job, status, dry_run, counts, head, result, error, published)
 
 
 def _open(engine: Engine, job: str, worker: int, *, now: datetime, dry_run: bool) -> int:
@@ -210,7 +226,7 @@ def _close(
 
 def _publish(
     settings: Settings, job: str, run_id: int, head: ChainHead, dry_run: bool
-) -> str | None:
+) -> Published | None:
     """Publish the head a run left (the job's summary line carries it); a dry run appended
     nothing."""
     if dry_run:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import gc
 
 # Start-up: importing creates many objects and no garbage, so the cyclic collector only costs
-# time here (a tenth of a one-off command's run). It is turned back on once the command's
-# modules are loaded.
+# time here (a tenth of a one-off command's run). It is turned back on at the end of this
+# module and once a command's modules are loaded (RetentionGroup.get_command): a long-running
+# command (the scheduler) runs with it, like any program.
 gc.disable()
 
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from typing import Any  # noqa: E402
 
 import click  # noqa: E402
@@ -191,14 +193,21 @@ def cli(
 
 
 def main() -> None:
-    """The console command. Ends the process without the interpreter's teardown of every
-    loaded module (a third of a short command's wall time); the command has closed its
-    database connections by then, and stdout and stderr are flushed here."""
+    """The console command.
+
+    A one-off command ends the process without the interpreter's teardown of every loaded
+    module (a third of a short command's wall time): it has closed its database connections
+    by then, and stdout and stderr are flushed here. A command that runs a scheduler or
+    threads for long (it calls App.exit_normally()), or that leaves a thread running, gets
+    the interpreter's normal exit instead: threads are joined, atexit handlers and logging
+    handlers run."""
     try:
         cli.main(prog_name="retention")
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    if App.normal_exit_wanted() or threading.active_count() > 1:
+        sys.exit(code)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

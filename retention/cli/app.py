@@ -38,10 +38,23 @@ class App:
         self._engines.append(engine)
         return engine
 
+    @staticmethod
+    def exit_normally() -> None:
+        """Ask for the interpreter's normal exit at the end (retention.cli.main): for a
+        command that runs a scheduler or threads for long, not a one-off command."""
+        _EXIT["normal"] = True
+
+    @staticmethod
+    def normal_exit_wanted() -> bool:
+        return _EXIT["normal"]
+
     def close(self) -> None:
         for engine in self._engines:
             engine.dispose()
         self._engines.clear()
 
+
+# Process-wide: how this process ends is decided once, by the command it runs.
+_EXIT = {"normal": False}
 
 pass_app = click.make_pass_decorator(App)

@@ -9,8 +9,9 @@ import click
 from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.options import dry_run_option, json_option, subject_options
-from retention.cli.output import conclude, head_json
+from retention.cli.output import anchor_error, conclude, head_line, published_head
 from retention.services.erasure import RequestOutcome, erase_subject
+from retention.services.subjects import SubjectArgs
 
 __all__ = ["erase"]
 
@@ -29,10 +30,7 @@ ERASE_KEYS = (
 @pass_app
 def erase(
     app: App,
-    email: str | None,
-    phone: str | None,
-    lead_id: str | None,
-    region: str | None,
+    subject: SubjectArgs,
     reference: str | None,
     dry_run: bool,
     as_json: bool,
@@ -46,8 +44,8 @@ def erase(
     which fields would change (never their values).
     """
     outcome = erase_subject(
-        app.settings, app.store(), now=clock.utcnow(), email=email, phone=phone,
-        lead_id=lead_id, region=region, reference=reference, dry_run=dry_run,
+        app.settings, app.store(), now=clock.utcnow(), reference=reference, dry_run=dry_run,
+        **subject,
     )  # fmt: skip
     code, error = _exit(outcome)
     document, lines = _render(outcome, dry_run=dry_run)
@@ -57,9 +55,8 @@ def erase(
 def _exit(outcome: RequestOutcome) -> tuple[int, str | None]:
     if outcome.status == "failed":
         return 1, outcome.error or f"request {outcome.request_id} failed"
-    if outcome.anchor_error is not None:
-        return 1, outcome.anchor_error
-    return 0, None
+    error = anchor_error(outcome.published)
+    return (1, error) if error is not None else (0, None)
 
 
 def _render(outcome: RequestOutcome, *, dry_run: bool) -> tuple[dict[str, Any], list[str]]:
@@ -72,7 +69,7 @@ def _render(outcome: RequestOutcome, *, dry_run: bool) -> tuple[dict[str, Any], 
         "lead_ids": list(outcome.lead_ids),
         "fields": outcome.fields if dry_run else None,
         "residue": outcome.residue.as_dict() if outcome.residue else None,
-        "audit_head": head_json(outcome.audit_head),
+        "audit_head": published_head(outcome.published),
     }
     if dry_run:
         lines = [
@@ -92,6 +89,4 @@ def _render(outcome: RequestOutcome, *, dry_run: bool) -> tuple[dict[str, Any], 
     lines = [
         f"request {outcome.request_id} {outcome.status}: {outcome.leads_erased} leads erased{held}"
     ]
-    if outcome.audit_head is not None:
-        lines.append(f"audit head {outcome.audit_head}")
-    return document, lines
+    return document, lines + head_line(outcome.published)

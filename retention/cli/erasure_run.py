@@ -8,6 +8,7 @@ from jobs.erasure import ErasureRun, erasure_job
 from retention.cli.app import App
 from retention.cli.output import conclude, head_json
 from retention.cli.runs import run_exit, run_with_signals
+from retention.services.erasure_outcomes import COUNTS
 
 __all__ = ["ERASURE_KEYS", "run_erasure"]
 
@@ -15,8 +16,6 @@ ERASURE_KEYS = (
     "run_id", "status", "dry_run", "requests", "completed", "deferred", "failed",
     "leads_erased", "hold_skipped", "batches", "sample_lead_ids", "audit_head", "residue",
 )  # fmt: skip
-_COUNTS = ("requests", "completed", "deferred", "failed", "leads_erased", "hold_skipped",
-           "batches")  # fmt: skip
 
 
 def run_erasure(app: App, *, dry_run: bool, as_json: bool) -> None:
@@ -39,7 +38,7 @@ def _render(run: ErasureRun) -> tuple[dict[str, Any], list[str]]:
         "run_id": outcome.run_id,
         "status": outcome.status,
         "dry_run": outcome.dry_run,
-        **{name: counts.get(name, 0) for name in _COUNTS},
+        **{name: counts.get(name, 0) for name in COUNTS},
         "sample_lead_ids": list(result.sample_lead_ids) if result else [],
         "audit_head": head_json(outcome.head),
         "residue": run.residue.as_dict() if run.residue else None,

@@ -10,8 +10,9 @@ from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.dates import WHEN
 from retention.cli.options import dry_run_option, json_option, subject_options
-from retention.cli.output import conclude, head_json, iso
+from retention.cli.output import anchor_error, conclude, head_line, published_head, record
 from retention.services.holds import all_holds, place_hold, release_hold_by_id
+from retention.services.subjects import SubjectArgs
 from retention.storage.holds import HoldRow
 
 __all__ = ["hold"]
@@ -20,15 +21,8 @@ HOLD_KEYS = ("id", "lead_id", "subject_kind", "reason", "created_at", "until", "
 
 
 def _as_dict(row: HoldRow) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "lead_id": row.lead_id,
-        "subject_kind": row.subject_kind,
-        "reason": row.reason,
-        "created_at": iso(row.created_at),
-        "until": iso(row.expires_at),
-        "released_at": iso(row.released_at),
-    }
+    return record(row, ("id", "lead_id", "subject_kind", "reason", "created_at", "released_at"),
+                  until="expires_at")  # fmt: skip
 
 
 @click.group()
@@ -47,10 +41,7 @@ def hold() -> None:
 @pass_app
 def place(
     app: App,
-    email: str | None,
-    phone: str | None,
-    lead_id: str | None,
-    region: str | None,
+    subject: SubjectArgs,
     reason: str,
     until: datetime | None,
     dry_run: bool,
@@ -63,19 +54,19 @@ def place(
     """
     placed = place_hold(
         app.settings, app.store(), reason=reason, now=clock.utcnow(), until=until,
-        lead_id=lead_id, email=email, phone=phone, region=region, dry_run=dry_run,
+        dry_run=dry_run, **subject,
     )  # fmt: skip
     document = {
         "hold_id": placed.hold_id,
         "dry_run": placed.dry_run,
         "lead_in_store": placed.lead_in_store,
-        "audit_head": head_json(placed.audit_head),
+        "audit_head": published_head(placed.published),
     }
     if placed.dry_run:
         lines = ["dry run: the hold would be placed; nothing recorded"]
     else:
-        lines = [f"hold {placed.hold_id} placed", f"audit head {placed.audit_head}"]
-    error = placed.anchor_error
+        lines = [f"hold {placed.hold_id} placed", *head_line(placed.published)]
+    error = anchor_error(placed.published)
     conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
@@ -97,7 +88,7 @@ def release(app: App, hold_id: int, dry_run: bool, as_json: bool) -> None:
         **_as_dict(released.hold),
         "changed": released.changed,
         "dry_run": released.dry_run,
-        "audit_head": head_json(released.audit_head),
+        "audit_head": published_head(released.published),
     }
     if not released.changed:
         when = f"{released.hold.released_at:%Y-%m-%dT%H:%M:%SZ}"
@@ -105,8 +96,8 @@ def release(app: App, hold_id: int, dry_run: bool, as_json: bool) -> None:
     elif released.dry_run:
         lines = [f"dry run: hold {hold_id} would be released; nothing recorded"]
     else:
-        lines = [f"hold {hold_id} released", f"audit head {released.audit_head}"]
-    error = released.anchor_error
+        lines = [f"hold {hold_id} released", *head_line(released.published)]
+    error = anchor_error(released.published)
     conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 

@@ -9,7 +9,7 @@ import click
 from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.options import dry_run_option, json_option
-from retention.cli.output import conclude, head_json
+from retention.cli.output import anchor_error, conclude, head_line, published_head
 from retention.services.importing import import_leads
 from retention.services.lead_sources import check_readable, read_records
 
@@ -63,8 +63,8 @@ def import_command(
             else f"{result.rejected} invalid record(s): nothing was written; fix them or use "
             "--skip-invalid to import the valid ones"
         )
-    elif result.anchor_error is not None:
-        code, failure = 1, result.anchor_error
+    elif anchor_error(result.published) is not None:
+        code, failure = 1, anchor_error(result.published)
     document = {
         "imported": result.imported,
         "updated": result.updated,
@@ -75,7 +75,7 @@ def import_command(
         "dry_run": result.dry_run,
         "written": result.written,
         "errors": [str(error) for error in result.errors],
-        "audit_head": head_json(result.audit_head),
+        "audit_head": published_head(result.published),
     }
     prefix = "dry run, nothing written: " if dry_run else ""
     lines = [
@@ -85,6 +85,5 @@ def import_command(
             f"expired on arrival {result.expired_on_arrival}"
         )
     ]
-    if result.audit_head is not None:
-        lines.append(f"audit head {result.audit_head}")
+    lines += head_line(result.published)
     conclude(document, as_json=as_json, lines=lines, error=failure, exit_code=code)

@@ -3,10 +3,13 @@ the subject of an erasure request or a hold (--email / --phone / --lead-id, --re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
+
+from retention.services.subjects import SubjectArgs
 
 __all__ = [
     "JSON_KEYS",
@@ -76,19 +79,27 @@ _REGION_HELP = (
 
 
 def subject_options(*, hold: bool = False) -> Callable[[F], F]:
-    """--email / --phone / --lead-id (exactly one) and --region: whose leads a request
-    erases, or (`hold`) which leads a hold keeps."""
+    """--email / --phone / --lead-id (exactly one) and --region, handed to the command as one
+    `subject` argument (services.subjects.SubjectArgs): whose leads a request erases, or
+    (`hold`) which leads a hold keeps."""
     every = "Hold every lead of this seeker's" if hold else "The seeker's"
     helps = {
         "--email": f"{every} email address (any case, spaces; stored as a keyed hash).",
         "--phone": f"{every} phone number (+33..., 0033..., or national with --region).",
         "--lead-id": "Hold one lead." if hold else "One lead, by its upstream leadId.",
+        "--region": _REGION_HELP,
     }
 
     def decorate(func: F) -> F:
-        func = click.option("--region", help=_REGION_HELP)(func)
+        @functools.wraps(func)
+        def packed(*args: Any, email: str | None, phone: str | None, lead_id: str | None,
+                   region: str | None, **kwargs: Any) -> Any:  # fmt: skip
+            subject = SubjectArgs(email=email, phone=phone, lead_id=lead_id, region=region)
+            return func(*args, subject=subject, **kwargs)
+
+        command: Any = packed
         for name, text in reversed(helps.items()):
-            func = click.option(name, help=text)(func)
-        return func
+            command = click.option(name, help=text)(command)
+        return cast(F, command)
 
     return decorate

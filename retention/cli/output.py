@@ -19,13 +19,46 @@ import click
 from retention.cli.options import JSON_KEYS
 
 if TYPE_CHECKING:
+    from retention.services.audit import Published
     from retention.storage.audit import ChainHead
 
-__all__ = ["conclude", "echo_json", "failure_document", "head_json", "iso"]
+__all__ = [
+    "anchor_error",
+    "conclude",
+    "echo_json",
+    "failure_document",
+    "head_json",
+    "head_line",
+    "iso",
+    "published_head",
+    "record",
+]
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def record(row: Any, names: Iterable[str], **renamed: str) -> dict[str, Any]:
+    """A row's attributes `names` (and `key=attribute` for `renamed`) for a JSON document,
+    times in ISO 8601."""
+    pairs = [(name, name) for name in names] + list(renamed.items())
+    values = {key: getattr(row, attribute) for key, attribute in pairs}
+    return {key: iso(v) if isinstance(v, datetime) else v for key, v in values.items()}
+
+
+def published_head(published: Published | None) -> dict[str, Any] | None:
+    """`audit_head` of a document: the head a command published, null when none."""
+    return head_json(published.head if published is not None else None)
+
+
+def head_line(published: Published | None) -> list[str]:
+    """The text line of the head a command published (none when it appended no event)."""
+    return [f"audit head {published.head}"] if published is not None else []
+
+
+def anchor_error(published: Published | None) -> str | None:
+    return published.error if published is not None else None
 
 
 def head_json(head: ChainHead | None) -> dict[str, Any] | None:

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import click
 
 from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.options import dry_run_option, json_option, subject_options
-from retention.cli.output import conclude, head_json, iso
+from retention.cli.output import anchor_error, conclude, head_line, iso, published_head, record
 from retention.domain.requests import OPEN_STATUSES, REQUEST_STATUSES
 from retention.services.requests import add_request, import_requests, parse_received, requests_of
-from retention.storage.requests import RequestRow
+from retention.services.subjects import SubjectArgs
 
 __all__ = ["requests"]
 
 
-def _as_dict(row: RequestRow) -> dict[str, Any]:
-    # Never the clear identifier.
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "status": row.status,
-        "source": row.source,
-        "received_at": iso(row.received_at),
-        "due_at": iso(row.due_at),
-        "completed_at": iso(row.completed_at),
-        "leads_erased": row.leads_erased,
-        "reference": row.reference,
-        "error": row.error,
-    }
+# Never the clear identifier.
+_FIELDS = ("id", "kind", "status", "source", "received_at", "due_at", "completed_at",
+           "leads_erased", "reference", "error")  # fmt: skip
 
 
 @click.group()
@@ -53,10 +41,7 @@ def requests() -> None:
 @pass_app
 def add(
     app: App,
-    email: str | None,
-    phone: str | None,
-    lead_id: str | None,
-    region: str | None,
+    subject: SubjectArgs,
     reference: str | None,
     received_at: str | None,
     dry_run: bool,
@@ -70,24 +55,24 @@ def add(
     now = clock.utcnow()
     received = parse_received(received_at, now=now, where="--received-at") if received_at else None
     queued = add_request(
-        app.settings, app.store(), now=now, email=email, phone=phone, lead_id=lead_id,
-        region=region, reference=reference, received_at=received, dry_run=dry_run,
+        app.settings, app.store(), now=now, reference=reference, received_at=received,
+        dry_run=dry_run, **subject,
     )  # fmt: skip
     document = {
         "request_id": queued.request_id,
         "duplicate_of": queued.duplicate_of,
         "due_at": iso(queued.due_at),
         "dry_run": queued.dry_run,
-        "audit_head": head_json(queued.audit_head),
+        "audit_head": published_head(queued.published),
     }
     if queued.duplicate_of is not None:
         lines = [f"not queued: request {queued.duplicate_of} for this subject is still open"]
     elif queued.dry_run:
         lines = [f"dry run: would queue a request due {iso(queued.due_at)}; nothing recorded"]
     else:
-        lines = [f"request {queued.request_id} queued, due {iso(queued.due_at)}",
-                 f"audit head {queued.audit_head}"]  # fmt: skip
-    error = queued.anchor_error
+        lines = [f"request {queued.request_id} queued, due {iso(queued.due_at)}"]
+        lines += head_line(queued.published)
+    error = anchor_error(queued.published)
     conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
@@ -116,13 +101,12 @@ def import_command(app: App, path: str, region: str | None, dry_run: bool, as_js
         "duplicates": result.duplicates,
         "request_ids": list(result.request_ids),
         "dry_run": dry_run,
-        "audit_head": head_json(result.audit_head),
+        "audit_head": published_head(result.published),
     }
     verb = "would queue" if dry_run else "queued"
     lines = [f"{verb} {result.added} requests, {result.duplicates} duplicates skipped"]
-    if result.audit_head is not None:
-        lines.append(f"audit head {result.audit_head}")
-    error = result.anchor_error
+    lines += head_line(result.published)
+    error = anchor_error(result.published)
     conclude(document, as_json=as_json, lines=lines, error=error, exit_code=1 if error else 0)
 
 
@@ -147,7 +131,7 @@ def list_command(app: App, statuses: tuple[str, ...], overdue: bool, as_json: bo
         f"\t{row.leads_erased} erased\t{row.reference or ''}"
         for row in rows
     ]
-    conclude({"requests": [_as_dict(row) for row in rows]}, as_json=as_json, lines=lines)
+    conclude({"requests": [record(row, _FIELDS) for row in rows]}, as_json=as_json, lines=lines)
 
 
 def _late(status: str, due_at: datetime, now: datetime) -> str:

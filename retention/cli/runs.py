@@ -66,6 +66,6 @@ def run_exit(run: JobRun[Any]) -> tuple[int, str | None]:
         return 1, run.outcome.error
     if run.outcome.status == "interrupted":
         return 1, "interrupted by a signal after the batch in flight; the next run goes on"
-    if run.anchor_error is not None:
-        return 1, run.anchor_error
+    if run.published is not None and run.published.error is not None:
+        return 1, run.published.error
     return 0, None

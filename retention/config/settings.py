@@ -28,6 +28,7 @@ from retention.config.checks import (
     whole_number,
 )
 from retention.config.schema import render_toml, secret, setting, table
+from retention.domain.erasure import DEFAULT_ERASED_FIELDS
 
 # The public names are exported by retention.config (its __init__).
 
@@ -212,7 +213,7 @@ class PurgeSettings:
 @dataclass(frozen=True, slots=True)
 class ErasureSettings:
     fields: tuple[str, ...] = setting(
-        ["firstName", "lastName", "name", "gender", "language", "message", "email", "isOwner"],
+        list(DEFAULT_ERASED_FIELDS),
         field_names,
         """
         A seeker's erasure request nulls these contactRequest fields of every lead of theirs, in

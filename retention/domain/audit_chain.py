@@ -49,6 +49,8 @@ class EventDraft:
 
 @dataclass(frozen=True, slots=True)
 class SealedEvent:
+    """An event chained after `prev_hash`: its `hash` covers both."""
+
     draft: EventDraft
     prev_hash: str
     hash: str

@@ -41,8 +41,9 @@ ERASABLE_FIELDS = tuple(FIELD_COLUMNS)
 # The upstream API's GDPR erasure nulls these and empties phoneNumbers (seeker-leads-api.md
 # section 3.7); email and isOwner may survive it.
 UPSTREAM_ERASED_FIELDS = ("firstName", "lastName", "name", "gender", "language", "message")
-# What an erasure nulls unless the config says otherwise: every contactRequest field.
-DEFAULT_ERASED_FIELDS = ERASABLE_FIELDS
+# What an erasure nulls unless the config (erasure.fields) says otherwise: every
+# contactRequest field, those the upstream erases first.
+DEFAULT_ERASED_FIELDS = (*UPSTREAM_ERASED_FIELDS, "email", "isOwner")
 # Why a lead was erased: a seeker's request, a later import of an erased seeker's lead, or the
 # upstream API delivering the lead erased.
 REASONS = ("request", "suppression", "upstream")

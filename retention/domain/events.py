@@ -13,6 +13,7 @@ back from stored details by `parse_details`. `ACTIONS` lists them all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,9 @@ class EventDetails:
     ACTION: ClassVar[str]
 
     def as_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The details as stored (canonical JSON of this mapping): by default every field."""
+        values: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return values
 
     def text(self) -> str:
         return canonical_details(self.as_dict())
@@ -207,9 +210,6 @@ class RequestFailed(EventDetails):
     leads: int  # leads that kept a value after the update
     reason: str  # verification
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"leads": self.leads, "reason": self.reason}
-
 
 # --- holds ------------------------------------------------------------------------------
 
@@ -237,9 +237,6 @@ class HoldReleased(EventDetails):
     ACTION: ClassVar[str] = "hold.released"
     hold_id: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"hold_id": self.hold_id}
-
 
 # --- runs -------------------------------------------------------------------------------
 
@@ -248,9 +245,6 @@ class HoldReleased(EventDetails):
 class RunStarted(EventDetails):
     ACTION: ClassVar[str] = "run.started"
     job: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"job": self.job}
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from retention.storage.engine import READ_ONLY
 
 __all__ = [
     "ChainReport",
+    "Published",
     "current_head",
     "parse_anchor",
     "publish_head",
@@ -71,6 +72,15 @@ def current_head(engine: Engine) -> ChainHead:
         return read_head(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The chain head a run or command published, and why the anchor file could not be
+    written, if it could not (the run or command then exits 1, its work done)."""
+
+    head: ChainHead
+    error: str | None = None
+
+
 def publish_head(
     settings: Settings,
     head: ChainHead,
@@ -79,18 +89,18 @@ def publish_head(
     run_id: int | None,
     when: datetime,
     log: bool = True,
-) -> str | None:
+) -> Published:
     """Publish the chain head outside the database after a run or command appended events:
     a log line (unless the caller's own summary line carries it) and, with
     `audit.anchor_file`, the line `<time> <job or command> <run id or -> <event id>:<hash>`
-    appended to that file. Returns None, or why the anchor file could not be written:
+    appended to that file. An anchor file that cannot be written is the result's error:
     publishing is part of the work, so the caller fails (exit 1) after the work is done."""
     extra = {"command": source} if run_id is None else {"job": source, "run_id": run_id}
     if log:
         logger.info("audit head %s", head, extra=extra)
     path = settings.audit.anchor_file
     if path is None:
-        return None
+        return Published(head)
     line = f"{when:%Y-%m-%dT%H:%M:%SZ} {source} {run_id if run_id is not None else '-'} {head}\n"
     try:
         with path.open("a", encoding="ascii") as handle:
@@ -98,5 +108,5 @@ def publish_head(
     except OSError as exc:
         error = f"could not append the audit head {head} to {path}: {exc.strerror}"
         logger.error("%s", error, extra=extra)
-        return error
-    return None
+        return Published(head, error)
+    return Published(head)

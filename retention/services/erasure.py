@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy import Engine
 
@@ -24,7 +25,7 @@ from retention.services.erasure_workers import work_through_queue
 from retention.services.observer import RunObserver
 from retention.services.request_intake import NewRequest, take_in
 from retention.services.residue import ERASURE_TABLES, clean_after
-from retention.services.subjects import request_subject_of
+from retention.services.subjects import SubjectArgs, request_subject_of
 from retention.storage.dialect import concurrent_workers
 from retention.storage.engine import READ_ONLY
 from retention.storage.requests import list_requests
@@ -83,34 +84,22 @@ def clean_reference(reference: str | None) -> str | None:
 
 
 def erase_subject(
-    settings: Settings,
-    engine: Engine,
-    *,
-    now: datetime,
-    email: str | None = None,
-    phone: str | None = None,
-    lead_id: str | None = None,
-    region: str | None = None,
-    reference: str | None = None,
-    dry_run: bool = False,
-) -> RequestOutcome:
+    settings: Settings, engine: Engine, *, now: datetime, reference: str | None = None,
+    dry_run: bool = False, **subject: Unpack[SubjectArgs],
+) -> RequestOutcome:  # fmt: skip
     """`retention erase`: record a request and carry it out at once. A dry run records
     nothing and tells which leads and which fields would change. A subject with an open
     request (queued, deferred, failed) gets that one carried out rather than a second one."""
     reference = clean_reference(reference)
     if dry_run:
         with engine.connect().execution_options(**READ_ONLY) as conn:
-            subject = request_subject_of(
-                settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
-            )
+            given = request_subject_of(settings, conn, **subject)
             return preview_subject(
-                conn, subject, erased_fields_of(settings), now=now, reference=reference
+                conn, given, erased_fields_of(settings), now=now, reference=reference
             )
     with engine.begin() as conn:
-        subject = request_subject_of(
-            settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
-        )
-        wanted = NewRequest(subject.kind, subject.hash, "cli", now, subject=subject.value,
+        given = request_subject_of(settings, conn, **subject)
+        wanted = NewRequest(given.kind, given.hash, "cli", now, subject=given.value,
                             reference=reference)  # fmt: skip
         (taken,) = take_in(conn, [wanted], now=now)
     result = process_requests(
@@ -126,6 +115,5 @@ def erase_subject(
         with engine.connect().execution_options(**READ_ONLY) as conn:
             (row,) = list_requests(conn, request_id=taken.request_id)
         outcome = RequestOutcome(row.id, row.status, row.leads_erased, 0, 0, error=row.error)
-    head = current_head(engine)
-    error = publish_head(settings, head, source="erase", run_id=None, when=now)
-    return dataclasses.replace(outcome, audit_head=head, anchor_error=error)
+    published = publish_head(settings, current_head(engine), source="erase", run_id=None, when=now)
+    return dataclasses.replace(outcome, published=published)

@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from retention.storage.audit import ChainHead
+from retention.services.audit import Published
 from retention.storage.residue import ResidueReport
 
-__all__ = ["SAMPLE_SIZE", "ErasureResult", "RequestOutcome", "merge_retries", "summarize"]
+__all__ = ["COUNTS", "SAMPLE_SIZE", "ErasureResult", "RequestOutcome", "merge_retries", "summarize"]
 
 SAMPLE_SIZE = 10
 
@@ -27,8 +27,7 @@ class RequestOutcome:
     residue: ResidueReport | None = None
     busy: bool = False  # a lead was held by another transaction: the request stays open
     held_ids: tuple[str, ...] = ()  # leads kept by a legal hold in this pass
-    audit_head: ChainHead | None = None  # `retention erase`: the head it published
-    anchor_error: str | None = None  # ... or why the anchor file could not be written
+    published: Published | None = None  # `retention erase`: the head it published
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +45,13 @@ class ErasureResult:
     stopped: bool = False
 
     def counts(self) -> dict[str, int]:
-        return {
-            "requests": self.requests,
-            "completed": self.completed,
-            "deferred": self.deferred,
-            "failed": self.failed,
-            "leads_erased": self.leads_erased,
-            "hold_skipped": self.hold_skipped,
-            "batches": self.batches,
-        }
+        """The counts a run records and prints (its job_runs row, --json)."""
+        return {name: getattr(self, name) for name in COUNTS}
+
+
+# ErasureResult's counts, in the order they are shown.
+COUNTS = ("requests", "completed", "deferred", "failed", "leads_erased", "hold_skipped",
+          "batches")  # fmt: skip
 
 
 def summarize(

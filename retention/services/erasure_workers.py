@@ -22,12 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from retention.domain.erasure import ErasedFields
 from retention.errors import VerificationError
-from retention.services.erasure_batch import (
-    BatchRolledBack,
-    carry_out,
-    carry_out_one_by_one,
-    lock_for_erasure,
-)
+from retention.services import erasure_batch as batches
 from retention.services.erasure_outcomes import RequestOutcome, merge_retries
 from retention.services.observer import BatchStats, RunObserver
 from retention.storage.requests import RequestRow, lock_open_requests
@@ -104,21 +99,21 @@ def _work_through(
         started = time.perf_counter()
         try:
             with engine.begin() as conn:
-                lock_for_erasure(conn)
+                batches.lock_for_erasure(conn)
                 requests = queue.take(conn)
                 if not requests:
                     return False
                 try:
-                    batch = carry_out(conn, requests, fields, now=now, run_id=run_id,
+                    batch = batches.carry_out(conn, requests, fields, now=now, run_id=run_id,
                                       skips_audited=queue.skips_audited)  # fmt: skip
                 except VerificationError as exc:
-                    raise BatchRolledBack(requests, exc) from exc
-        except BatchRolledBack as rollback:
+                    raise batches.BatchRolledBack(requests, exc) from exc
+        except batches.BatchRolledBack as rollback:
             logger.warning(
                 "a batch of %d requests failed its verification (%s); retrying one by one",
                 len(rollback.requests), rollback.cause,
             )  # fmt: skip
-            batch = carry_out_one_by_one(
+            batch = batches.carry_out_one_by_one(
                 engine, rollback.requests, fields, now=now, run_id=run_id,
                 skips_audited=queue.skips_audited,
             )  # fmt: skip

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy import Engine
 
 from retention.config import Settings
 from retention.domain.events import HoldPlaced, HoldReleased
 from retention.errors import InputError
-from retention.services.audit import publish_head
-from retention.services.subjects import subject_of
-from retention.storage.audit import ChainHead, append_events
+from retention.services.audit import Published, publish_head
+from retention.services.subjects import SubjectArgs, subject_of
+from retention.storage.audit import append_events
 from retention.storage.engine import READ_ONLY, transaction
 from retention.storage.holds import HoldRow, insert_hold, list_holds, release_hold
 from retention.storage.leads import existing_lead_ids
@@ -30,8 +31,7 @@ class HoldPlacement:
     # A hold on a lead id: whether that lead is in the store now (None for a subject hold). A
     # hold on a lead not imported yet applies once it arrives.
     lead_in_store: bool | None
-    audit_head: ChainHead | None = None
-    anchor_error: str | None = None
+    published: Published | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +39,13 @@ class HoldRelease:
     hold: HoldRow
     changed: bool  # False: it was released already, nothing changed
     dry_run: bool
-    audit_head: ChainHead | None = None
-    anchor_error: str | None = None
+    published: Published | None = None
 
 
 def place_hold(
-    settings: Settings,
-    engine: Engine,
-    *,
-    reason: str,
-    now: datetime,
-    until: datetime | None = None,
-    lead_id: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    region: str | None = None,
-    dry_run: bool = False,
-) -> HoldPlacement:
+    settings: Settings, engine: Engine, *, reason: str, now: datetime,
+    until: datetime | None = None, dry_run: bool = False, **given: Unpack[SubjectArgs],
+) -> HoldPlacement:  # fmt: skip
     """Record a hold on a lead or a subject, with its `hold.placed` audit event. A dry run
     checks everything and records nothing."""
     if not reason.strip():
@@ -63,9 +53,7 @@ def place_hold(
     if until is not None and until <= now:
         raise InputError("--until: must be in the future")
     with transaction(engine, dry_run=dry_run) as conn:
-        subject = subject_of(
-            settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
-        )
+        subject = subject_of(settings, conn, **given)
         present = bool(existing_lead_ids(conn, [subject.lead_id])) if subject.lead_id else None
         if present is False:
             logger.warning(
@@ -84,8 +72,8 @@ def place_hold(
         )
         placed = HoldPlaced(hold_id, subject.kind, until)
         head = append_events(conn, [placed.draft(now, lead_id=subject.lead_id)])
-    error = publish_head(settings, head, source="hold place", run_id=None, when=now)
-    return HoldPlacement(hold_id, False, present, head, error)
+    published = publish_head(settings, head, source="hold place", run_id=None, when=now)
+    return HoldPlacement(hold_id, False, present, published)
 
 
 def release_hold_by_id(
@@ -103,8 +91,8 @@ def release_hold_by_id(
         if released is None:  # another transaction released it meanwhile (PostgreSQL)
             return HoldRelease(list_holds(conn, hold_id=hold_id)[0], False, False)
         head = append_events(conn, [HoldReleased(hold_id).draft(now, lead_id=released.lead_id)])
-    error = publish_head(settings, head, source="hold release", run_id=None, when=now)
-    return HoldRelease(released, True, False, head, error)
+    published = publish_head(settings, head, source="hold release", run_id=None, when=now)
+    return HoldRelease(released, True, False, published)
 
 
 def all_holds(engine: Engine) -> list[HoldRow]:

@@ -22,14 +22,13 @@ from retention.domain.erasure import ErasedFields, looks_erased_upstream
 from retention.domain.lead import Lead
 from retention.domain.subjects import lead_subject_hashes
 from retention.domain.validation import LeadFieldError, lead_id_of, validate_lead
-from retention.services.audit import publish_head
+from retention.services.audit import Published, publish_head
 from retention.services.erasure import erased_fields_of
 from retention.services.import_erasure import ImportErasures
 from retention.services.lead_sources import SourceRecord
 from retention.services.policy import policy_of
 from retention.services.residue import ERASURE_TABLES, clean_after
 from retention.services.subject_key import subject_key_for_store
-from retention.storage.audit import ChainHead
 from retention.storage.dialect import bulk_insert
 from retention.storage.engine import describe_error
 from retention.storage.lead_writer import Row, lead_row, lead_writer
@@ -66,8 +65,7 @@ class ImportResult:
     dry_run: bool
     written: bool
     errors: tuple[RecordError, ...]
-    audit_head: ChainHead | None = None  # published when the import appended audit events
-    anchor_error: str | None = None  # ... or why the anchor file could not be written
+    published: Published | None = None  # when the import appended audit events
 
 
 @dataclass(slots=True)
@@ -296,9 +294,9 @@ def import_leads(
     erased = written and writer is not None and bool(writer.erasures.erased)
     clean_after(engine, ERASURE_TABLES, changed=erased, vacuum=False)
     head = writer.erasures.head if written and writer is not None else None
-    anchor_error = None
+    published = None
     if head is not None:
-        anchor_error = publish_head(settings, head, source="import", run_id=None, when=now)
+        published = publish_head(settings, head, source="import", run_id=None, when=now)
     result = ImportResult(
         imported=tally.imported,
         updated=tally.updated,
@@ -309,8 +307,7 @@ def import_leads(
         dry_run=dry_run,
         written=written,
         errors=tuple(tally.errors),
-        audit_head=head,
-        anchor_error=anchor_error,
+        published=published,
     )
     logger.info(
         "import %s: %d imported, %d updated, %d rejected, %d erased on import, "

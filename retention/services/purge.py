@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Engine
 
@@ -46,7 +46,7 @@ from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
 from retention.storage.runs import newest_recorded_time
 
-__all__ = ["PurgeResult", "purge_due_leads"]
+__all__ = ["PurgeOptions", "PurgeResult", "purge_due_leads"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,25 +148,26 @@ def _purge_batch(
     return batch, deleted
 
 
+class PurgeOptions(TypedDict, total=False):
+    """What a purge run may be told beyond the config."""
+
+    force: bool  # run even if the blast-radius guard or the clock check refuses
+    batch_size: int | None  # leads per transaction instead of purge.batch_size
+    limit: int | None  # delete at most this many leads
+
+
 def purge_due_leads(
-    settings: Settings,
-    engine: Engine,
-    *,
-    now: datetime,
-    run_id: int | None,
-    dry_run: bool = False,
-    force: bool = False,
-    batch_size: int | None = None,
-    limit: int | None = None,
-    observer: RunObserver | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> PurgeResult:
+    settings: Settings, engine: Engine, *, now: datetime, run_id: int | None,
+    dry_run: bool = False, observer: RunObserver | None = None,
+    should_stop: Callable[[], bool] | None = None, **options: Unpack[PurgeOptions],
+) -> PurgeResult:  # fmt: skip
     """Delete the due leads (see the module docstring). Raises GuardError before deleting
     anything when the guard or the clock check refuses and `force` is not given. `observer`
     is told of each batch committed."""
+    force, limit = options.get("force", False), options.get("limit")
     policy = policy_of(settings)
     cutoffs = policy.cutoffs(now)
-    size = batch_size or settings.purge.batch_size or default_purge_batch(engine)
+    size = options.get("batch_size") or settings.purge.batch_size or default_purge_batch(engine)
     with engine.connect().execution_options(**READ_ONLY) as conn:
         holds = active_holds_exist(conn, now)
         counts = count_due(conn, cutoffs=cutoffs, holds=holds)

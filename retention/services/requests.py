@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Unpack
 
 from sqlalchemy import Engine
 
@@ -22,17 +23,17 @@ from retention.config import Settings
 from retention.domain.requests import REQUEST_KINDS, REQUEST_STATUSES, due_date
 from retention.domain.subjects import subject_hash
 from retention.errors import InputError
-from retention.services.audit import current_head, publish_head
+from retention.services.audit import Published, current_head, publish_head
 from retention.services.erasure import clean_reference
 from retention.services.request_intake import NewRequest, take_in
 from retention.services.subject_key import subject_key_for_store
 from retention.services.subjects import (
     RequestSubject,
+    SubjectArgs,
     checked_region,
     normalized_identifier,
     request_subject_of,
 )
-from retention.storage.audit import ChainHead
 from retention.storage.engine import READ_ONLY, transaction
 from retention.storage.requests import RequestRow, list_requests, open_requests_for
 
@@ -44,22 +45,24 @@ MAX_ERRORS_LISTED = 20
 
 @dataclass(frozen=True, slots=True)
 class QueuedRequest:
+    """What `requests add` did (or, in a dry run, would do)."""
+
     request_id: int | None  # None: not queued (a duplicate, or a dry run)
     duplicate_of: int | None  # the subject's open request, when it has one
     due_at: datetime | None  # of the request queued (or that a dry run would queue)
     dry_run: bool = False
-    audit_head: ChainHead | None = None
-    anchor_error: str | None = None
+    published: Published | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RequestImport:
+    """What `requests import` queued (or, in a dry run, would queue)."""
+
     added: int
     duplicates: int
     request_ids: tuple[int, ...]
     dry_run: bool = False
-    audit_head: ChainHead | None = None
-    anchor_error: str | None = None
+    published: Published | None = None
 
 
 def parse_received(text: str, *, now: datetime, where: str) -> datetime:
@@ -87,13 +90,10 @@ def add_request(
     engine: Engine,
     *,
     now: datetime,
-    email: str | None = None,
-    phone: str | None = None,
-    lead_id: str | None = None,
-    region: str | None = None,
     reference: str | None = None,
     received_at: datetime | None = None,
     dry_run: bool = False,
+    **subject: Unpack[SubjectArgs],
 ) -> QueuedRequest:
     """Queue one request (source `cli`) for the erasure job. A dry run checks the subject
     and tells whether it would be queued, recording nothing."""
@@ -102,21 +102,20 @@ def add_request(
     if received > now:
         raise InputError("--received-at: in the future")
     with transaction(engine, dry_run=dry_run) as conn:
-        subject = request_subject_of(
-            settings, conn, email=email, phone=phone, lead_id=lead_id, region=region
-        )
-        wanted = NewRequest(subject.kind, subject.hash, "cli", received, subject=subject.value,
+        given = request_subject_of(settings, conn, **subject)
+        wanted = NewRequest(given.kind, given.hash, "cli", received, subject=given.value,
                             reference=reference)  # fmt: skip
         if dry_run:
-            existing = open_requests_for(conn, [(subject.kind, subject.hash)])
-            duplicate = existing.get((subject.kind, subject.hash))
+            existing = open_requests_for(conn, [(given.kind, given.hash)])
+            duplicate = existing.get((given.kind, given.hash))
             return QueuedRequest(None, duplicate, None if duplicate else due_date(received), True)
         (taken,) = take_in(conn, [wanted], now=now)
     if not taken.recorded:
         return QueuedRequest(None, taken.request_id, None)
-    head = current_head(engine)
-    error = publish_head(settings, head, source="requests add", run_id=None, when=now)
-    return QueuedRequest(taken.request_id, None, taken.due_at, False, head, error)
+    published = publish_head(
+        settings, current_head(engine), source="requests add", run_id=None, when=now
+    )
+    return QueuedRequest(taken.request_id, None, taken.due_at, False, published)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +203,10 @@ def import_requests(
         count = len(added)
     if not added:
         return RequestImport(count, duplicates, (), dry_run)
-    head = current_head(engine)
-    error = publish_head(settings, head, source="requests import", run_id=None, when=now)
-    return RequestImport(count, duplicates, tuple(added), False, head, error)
+    published = publish_head(
+        settings, current_head(engine), source="requests import", run_id=None, when=now
+    )
+    return RequestImport(count, duplicates, tuple(added), False, published)
 
 
 def _parse_row(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -21,6 +22,7 @@ from retention.services.subject_key import subject_key_for_store
 __all__ = [
     "RequestSubject",
     "Subject",
+    "SubjectArgs",
     "checked_region",
     "normalized_identifier",
     "request_subject_of",
@@ -87,29 +89,33 @@ def normalized_identifier(kind: str, value: str, region: str | None, *, option: 
     return number
 
 
-def _given(email: str | None, phone: str | None, lead_id: str | None) -> tuple[str, str]:
-    given = [
-        (name, value)
-        for name, value in (("email", email), ("phone", phone), ("lead_id", lead_id))
-        if value is not None
-    ]
-    if len(given) != 1:
+class SubjectArgs(TypedDict, total=False):
+    """A subject as a person gives it: exactly one of email, phone or lead id, and the
+    region of a national phone number (the `--email`, `--phone`, `--lead-id` and `--region`
+    options of erase, requests add and hold place)."""
+
+    email: str | None
+    phone: str | None
+    lead_id: str | None
+    region: str | None
+
+
+def _normalized(given: SubjectArgs) -> tuple[str, str]:
+    """(kind, normalized identifier) of exactly one of email, phone or lead id; blank or
+    ambiguous identifiers are refused."""
+    typed = {"email": given.get("email"), "phone": given.get("phone"),
+             "lead_id": given.get("lead_id")}  # fmt: skip
+    named = [(kind, value) for kind, value in typed.items() if value is not None]
+    if len(named) != 1:
         raise InputError("give exactly one of --email, --phone or --lead-id")
-    return given[0]
+    kind, value = named[0]
+    region = checked_region(given.get("region"))
+    return kind, normalized_identifier(kind, value, region, option=_OPTIONS[kind])
 
 
-def subject_of(
-    settings: Settings,
-    conn: Connection,
-    *,
-    email: str | None = None,
-    phone: str | None = None,
-    lead_id: str | None = None,
-    region: str | None = None,
-) -> Subject:
-    """Exactly one of email, phone or lead id; blank or ambiguous identifiers are refused."""
-    kind, value = _given(email, phone, lead_id)
-    normalized = normalized_identifier(kind, value, checked_region(region), option=_OPTIONS[kind])
+def subject_of(settings: Settings, conn: Connection, **given: Unpack[SubjectArgs]) -> Subject:
+    """The subject of a hold: a lead id as it is, an email or phone by its keyed hash."""
+    kind, normalized = _normalized(given)
     if kind == "lead_id":
         return Subject("lead_id", lead_id=normalized)
     key = subject_key_for_store(settings, conn)
@@ -117,17 +123,10 @@ def subject_of(
 
 
 def request_subject_of(
-    settings: Settings,
-    conn: Connection,
-    *,
-    email: str | None = None,
-    phone: str | None = None,
-    lead_id: str | None = None,
-    region: str | None = None,
+    settings: Settings, conn: Connection, **given: Unpack[SubjectArgs]
 ) -> RequestSubject:
     """The subject of an erasure request given on the command line."""
-    kind, value = _given(email, phone, lead_id)
-    normalized = normalized_identifier(kind, value, checked_region(region), option=_OPTIONS[kind])
+    kind, normalized = _normalized(given)
     key = subject_key_for_store(settings, conn)
     return RequestSubject(kind, normalized, subject_hash(key, kind, normalized))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    insert,
     literal,
     literal_column,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "default_purge_batch",
     "ids_condition",
     "insert_for",
+    "insert_returning_id",
     "row_locator",
     "row_locator_after",
     "supports_advisory_locks",
@@ -53,6 +55,12 @@ def insert_for(conn: Connection, table: Table) -> Any:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert(table)
+
+
+def insert_returning_id(conn: Connection, table: Table, values: Mapping[str, Any]) -> int:
+    """Insert one row and return its generated id (RETURNING, on both dialects)."""
+    new_id = conn.execute(insert(table).values(dict(values)).returning(table.c.id)).scalar_one()
+    return int(new_id)
 
 
 def supports_advisory_locks(conn: Connection) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, update
 
+from retention.storage.dialect import insert_returning_id
 from retention.storage.schema import lead_subjects, legal_holds
 
 __all__ = [
@@ -62,19 +63,10 @@ def insert_hold(
     created_at: datetime,
     expires_at: datetime | None,
 ) -> int:
-    hold_id = conn.execute(
-        insert(legal_holds)
-        .values(
-            lead_id=lead_id,
-            subject_kind=subject[0] if subject else None,
-            subject_hash=subject[1] if subject else None,
-            reason=reason,
-            created_at=created_at,
-            expires_at=expires_at,
-        )
-        .returning(legal_holds.c.id)
-    ).scalar_one()
-    return int(hold_id)
+    kind, digest = subject if subject else (None, None)
+    values = {"lead_id": lead_id, "subject_kind": kind, "subject_hash": digest, "reason": reason,
+              "created_at": created_at, "expires_at": expires_at}  # fmt: skip
+    return insert_returning_id(conn, legal_holds, values)
 
 
 def release_hold(conn: Connection, hold_id: int, released_at: datetime) -> HoldRow | None:

@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    insert,
     null,
     or_,
     select,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 
 from retention.domain.requests import OPEN_STATUSES, RequestStatus
-from retention.storage.dialect import chunks, supports_skip_locked
+from retention.storage.dialect import chunks, insert_returning_id, supports_skip_locked
 from retention.storage.schema import erasure_requests
 
 __all__ = [
@@ -99,23 +98,12 @@ def insert_request(
     completed_at: datetime | None = None,
     leads_erased: int = 0,
 ) -> int:
-    request_id = conn.execute(
-        insert(erasure_requests)
-        .values(
-            kind=kind,
-            subject_hash=subject_hash,
-            subject=subject,
-            received_at=received_at,
-            due_at=due_at,
-            source=source,
-            reference=reference,
-            status=status,
-            completed_at=completed_at,
-            leads_erased=leads_erased,
-        )
-        .returning(erasure_requests.c.id)
-    ).scalar_one()
-    return int(request_id)
+    values = {
+        "kind": kind, "subject_hash": subject_hash, "subject": subject, "source": source,
+        "received_at": received_at, "due_at": due_at, "completed_at": completed_at,
+        "status": str(status), "leads_erased": leads_erased, "reference": reference,
+    }  # fmt: skip
+    return insert_returning_id(conn, erasure_requests, values)
 
 
 def open_requests_for(

@@ -8,6 +8,7 @@ allowed, the dead rows left are reported instead.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,12 +37,7 @@ class ResidueReport:
     detail: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "action": self.action,
-            "done": self.done,
-            "dead_rows": self.dead_rows,
-            "detail": self.detail,
-        }
+        return dataclasses.asdict(self)
 
 
 class SQLiteResidueCleaner:

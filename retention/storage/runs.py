@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
+from retention.storage.dialect import insert_returning_id
 from retention.storage.schema import audit_events, job_runs
 
 __all__ = ["StaleRun", "finish_run", "mark_stale_runs", "newest_recorded_time", "start_run"]
@@ -27,22 +28,12 @@ def start_run(
     worker: int,
     status: str = "running",
 ) -> int:
-    run_id = conn.execute(
-        insert(job_runs)
-        .values(
-            job=job,
-            started_at=started_at,
-            status=status,
-            dry_run=dry_run,
-            counts={},
-            host=host,
-            pid=pid,
-            worker=worker,
-            finished_at=started_at if status != "running" else None,
-        )
-        .returning(job_runs.c.id)
-    ).scalar_one()
-    return int(run_id)
+    finished_at = started_at if status != "running" else None
+    values = {
+        "job": job, "started_at": started_at, "finished_at": finished_at, "status": status,
+        "dry_run": dry_run, "counts": {}, "host": host, "pid": pid, "worker": worker,
+    }  # fmt: skip
+    return insert_returning_id(conn, job_runs, values)
 
 
 def finish_run(
