@@ -166,8 +166,7 @@ def run_job(
             status, counts, error = "failed", {}, describe_error(exc)
             logger.error("%s run failed: %s", job, error, extra=extra)
             try:
-                head = _close(engine, run_id, job, status, counts, error, dry_run)
-                _publish(settings, job, run_id, head, dry_run)
+                _close(engine, run_id, job, status, counts, error, dry_run)
             except Exception as close_exc:  # the first error is the one to report
                 logger.error("could not record the failed run: %s", describe_error(close_exc))
             _tell(observer, job, run_id, status, counts, started)

@@ -151,3 +151,14 @@ def test_a_store_locked_by_another_writer_is_a_clear_exit_3(tmp_path: Path) -> N
     assert result.exit_code == 3
     assert result.stderr.startswith("error: database unavailable: database is locked: another")
     assert "someone" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_job_of_the_registry_runs_from_the_command_line() -> None:
+    """`retention run JOB` knows how to run and render each job the registry holds: a job
+    added to the registry alone cannot silently run as another."""
+    from jobs.registry import JOBS
+    from retention.cli.run import RUNNERS
+
+    assert list(RUNNERS) == list(JOBS)
+    result = run(["run", "--help"], {})
+    assert "{purge|erasure}" in result.stdout

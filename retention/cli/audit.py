@@ -44,4 +44,6 @@ def verify(app: App, anchor: str | None, as_json: bool) -> None:
             f"audit chain BROKEN at event {report.first_bad_event}: {report.problem} "
             f"({report.events} events verified before it)"
         )
-    conclude(document, as_json=as_json, lines=[line], error=error, exit_code=0 if report.ok else 1)
+    # The BROKEN line says it all on a terminal; the document carries the error too.
+    conclude(document, as_json=as_json, lines=[line], error=error if as_json else None,
+             exit_code=0 if report.ok else 1)  # fmt: skip

@@ -21,8 +21,7 @@ HOLD_KEYS = ("id", "lead_id", "subject_kind", "reason", "created_at", "until", "
 
 
 def _as_dict(row: HoldRow) -> dict[str, object]:
-    return record(row, ("id", "lead_id", "subject_kind", "reason", "created_at", "released_at"),
-                  until="expires_at")  # fmt: skip
+    return record(row, [key for key in HOLD_KEYS if key != "until"], until="expires_at")
 
 
 @click.group()

@@ -78,17 +78,25 @@ _REGION_HELP = (
 )
 
 
+_REQUEST_HELP = {
+    "--email": "The seeker's email address (any case, spaces).",
+    "--phone": "The seeker's phone number (+33..., 0033..., or national with --region).",
+    "--lead-id": "One lead, by its upstream leadId.",
+    "--region": _REGION_HELP,
+}
+_HOLD_HELP = {
+    "--lead-id": "Hold one lead.",
+    "--email": "Hold every lead of this seeker's email (stored as a keyed hash).",
+    "--phone": "Hold every lead of this phone number (stored as a keyed hash).",
+    "--region": _REGION_HELP,
+}
+
+
 def subject_options(*, hold: bool = False) -> Callable[[F], F]:
     """--email / --phone / --lead-id (exactly one) and --region, handed to the command as one
     `subject` argument (services.subjects.SubjectArgs): whose leads a request erases, or
     (`hold`) which leads a hold keeps."""
-    every = "Hold every lead of this seeker's" if hold else "The seeker's"
-    helps = {
-        "--email": f"{every} email address (any case, spaces; stored as a keyed hash).",
-        "--phone": f"{every} phone number (+33..., 0033..., or national with --region).",
-        "--lead-id": "Hold one lead." if hold else "One lead, by its upstream leadId.",
-        "--region": _REGION_HELP,
-    }
+    helps = _HOLD_HELP if hold else _REQUEST_HELP
 
     def decorate(func: F) -> F:
         @functools.wraps(func)

@@ -19,9 +19,6 @@ __all__ = ["ProgressLine", "progress_line", "run_exit", "run_with_signals"]
 class ProgressLine(RunObserver):
     """One line on stderr, rewritten after each batch."""
 
-    def __init__(self) -> None:
-        self.shown = False
-
     def batch_done(self, stats: BatchStats) -> None:
         if stats.job == "purge":
             done = min((stats.total_rows + stats.total_held) / max(stats.due, 1), 1)
@@ -35,11 +32,9 @@ class ProgressLine(RunObserver):
                 f"erased, batch {stats.batch}"
             )
         click.echo(f"\r{text}", err=True, nl=False)
-        self.shown = True
 
     def end(self) -> None:
-        if self.shown:
-            click.echo("", err=True)
+        click.echo("", err=True)
 
 
 def progress_line(as_json: bool) -> ProgressLine | None:

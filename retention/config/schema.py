@@ -179,6 +179,11 @@ def _read_table(
             if key.is_path and isinstance(value, str) and value and origin is not None:
                 value = str((origin.parent / value).resolve())
             found[key.path] = value
+        elif not node.path and not isinstance(value, dict):
+            raise ConfigError(dotted, "expected a [section] table")
+        elif isinstance(value, dict) and value:
+            # An unknown table: name its first key, as a reader looks for a typo there.
+            raise ConfigError(f"{dotted}.{next(iter(value))}", "unknown key")
         else:
             raise ConfigError(dotted, "unknown key")
 

@@ -16,7 +16,6 @@ __all__ = [
     "DEFAULT_ERASED_FIELDS",
     "ERASABLE_FIELDS",
     "FIELD_COLUMNS",
-    "REASONS",
     "UPSTREAM_ERASED_FIELDS",
     "ErasedFields",
     "check_erased_fields",
@@ -44,9 +43,6 @@ UPSTREAM_ERASED_FIELDS = ("firstName", "lastName", "name", "gender", "language",
 # What an erasure nulls unless the config (erasure.fields) says otherwise: every
 # contactRequest field, those the upstream erases first.
 DEFAULT_ERASED_FIELDS = (*UPSTREAM_ERASED_FIELDS, "email", "isOwner")
-# Why a lead was erased: a seeker's request, a later import of an erased seeker's lead, or the
-# upstream API delivering the lead erased.
-REASONS = ("request", "suppression", "upstream")
 
 
 @dataclass(frozen=True, slots=True)

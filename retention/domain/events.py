@@ -25,6 +25,7 @@ from retention.domain.audit_chain import EventDraft, canonical_details
 
 __all__ = [
     "ACTIONS",
+    "ERASURE_REASONS",
     "EventDetails",
     "HoldPlaced",
     "HoldReleased",
@@ -100,6 +101,11 @@ def purged_details_text(category: str, portal: str, rule: str) -> str:
     return f'{{"category":"{category}","portal":"{portal}","rule":"{rule}"}}'
 
 
+# Why a lead was erased: a seeker's request, a later import of an erased seeker's lead, or the
+# upstream API delivering the lead erased.
+ERASURE_REASONS = ("request", "suppression", "upstream")
+
+
 @dataclass(frozen=True, slots=True)
 class LeadErased(EventDetails):
     """A lead's contact fields erased (`fields` names them, phoneNumbers last), for `reason`:
@@ -124,6 +130,8 @@ class LeadErased(EventDetails):
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> LeadErased:
+        if values["reason"] not in ERASURE_REASONS:
+            raise ValueError(f"unknown erasure reason {values['reason']!r}")
         names = [name for name in values["fields"] if name != "phoneNumbers"]
         return cls(values["category"], values["portal"], tuple(names), values["reason"])
 

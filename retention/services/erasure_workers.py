@@ -67,21 +67,25 @@ class Progress:
     batches: int = 0
     mutex: threading.Lock = field(default_factory=threading.Lock)
     _seen: set[int | None] = field(default_factory=set)
+    _held: set[tuple[int | None, str]] = field(default_factory=set)
 
     def add(self, batch: Sequence[RequestOutcome], seconds: float) -> None:
         with self.mutex:
             self.batches += 1
             self.outcomes += batch
             self._seen.update(o.request_id for o in batch)  # a retried request counts once
+            held = {(o.request_id, lead_id) for o in batch for lead_id in o.held_ids}
+            new_held = len(held - self._held)  # a skip is audited once per run
+            self._held |= held
             logger.debug("erasure batch %d: %d requests", self.batches, len(batch))
             if self.observer is not None:
                 self.observer.batch_done(
                     BatchStats(
                         job="erasure", batch=self.batches, seconds=seconds, size=self.size,
                         rows=sum(o.erased_now for o in batch),
-                        held=sum(o.hold_skipped for o in batch), requests=len(batch),
+                        held=new_held, requests=len(batch),
                         total_rows=sum(o.erased_now for o in self.outcomes),
-                        total_held=sum(o.hold_skipped for o in self.outcomes),
+                        total_held=len(self._held),
                         total_requests=len(self._seen), due=0,
                     )
                 )  # fmt: skip

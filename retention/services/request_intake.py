@@ -63,13 +63,14 @@ def take_in(
     one (None: always record). `events`: the caller's list of events to append later in the
     same transaction (an import appends its events at its end); by default they are
     appended here. `serialize` (default) takes the intake lock, so that two transactions
-    never record the same subject twice; an import that defers a held lead does not (holding
-    the lock for the rest of an import would stop all intake): its race can only leave a
-    second open request for the lead, which completes with 0 leads after the first.
+    never record the same subject twice (not needed, and not taken, when nothing is reused);
+    an import that defers a held lead does not (holding the lock for the rest of an import
+    would stop all intake): its race can only leave a second open request for the lead, which
+    completes with 0 leads after the first.
     """
     if not wanted:
         return []
-    if serialize:
+    if serialize and reuse is not None:
         take_transaction_lock(conn, TransactionLock.REQUEST_INTAKE)
     subjects = {(request.kind, request.subject_hash) for request in wanted}
     known = open_requests_for(conn, subjects, statuses=reuse) if reuse is not None else {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, false, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, delete, false, func, literal, select, tuple_
 
 from retention.domain.policy import Cutoffs
 from retention.storage.dialect import (
@@ -139,7 +139,12 @@ def _after(
         return None
     if not walk.order:
         return row_locator_after(conn, after[0])
-    return tuple_(*walk.order) > tuple_(*after)
+    # Bound with the columns' own types (UTCDateTime's naive UTC text on SQLite), not types
+    # guessed from the Python values.
+    bound = [
+        literal(value, type_=column.type) for column, value in zip(walk.order, after, strict=True)
+    ]
+    return tuple_(*walk.order) > tuple_(*bound)
 
 
 def select_due_batch(

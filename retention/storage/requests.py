@@ -31,10 +31,8 @@ from retention.storage.dialect import chunks, insert_returning_id, supports_skip
 from retention.storage.schema import erasure_requests
 
 __all__ = [
-    "PostgresRequestUpdater",
     "RequestRow",
     "RequestUpdate",
-    "SQLiteRequestUpdater",
     "insert_request",
     "list_requests",
     "lock_open_requests",

@@ -18,6 +18,9 @@ from sqlalchemy import (
 )
 
 from retention.domain.audit_chain import GENESIS_HASH
+from retention.domain.lead import CATEGORIES
+from retention.domain.requests import REQUEST_KINDS, REQUEST_SOURCES, REQUEST_STATUSES
+from retention.domain.subjects import SUBJECT_KINDS
 from retention.storage.types import JSONDocument, UTCDateTime
 
 __all__ = [
@@ -42,6 +45,13 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK that `column` holds one of the domain's `values` (the migrations wrote them
+    out; tests/test_migrations.py checks the schema still matches)."""
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
 
 # Autoincrementing 64-bit ids; SQLite only autoincrements INTEGER PRIMARY KEY.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -70,7 +80,7 @@ leads = Table(
     Column("imported_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("erased_at", UTCDateTime()),
-    CheckConstraint("category IN ('CLASSIFIED', 'AGENCY', 'PROPERTY_SEARCH')", name="category"),
+    CheckConstraint(_one_of("category", CATEGORIES), name="category"),
     # The purge walks these in key order (keyset pagination), one per rule.
     Index(None, "ttl", "lead_id"),
     Index(None, "ingestion_date", "lead_id"),
@@ -84,7 +94,7 @@ lead_subjects = Table(
     Column("lead_id", LEAD_ID, ForeignKey("leads.lead_id", ondelete="CASCADE"), primary_key=True),
     Column("kind", String(8), primary_key=True),
     Column("subject_hash", HASH, primary_key=True),
-    CheckConstraint("kind IN ('email', 'phone')", name="kind"),
+    CheckConstraint(_one_of("kind", SUBJECT_KINDS), name="kind"),
     Index(None, "subject_hash"),
 )
 
@@ -103,9 +113,9 @@ erasure_requests = Table(
     Column("source", String(16), nullable=False),
     Column("reference", Text),
     Column("error", Text),
-    CheckConstraint("kind IN ('email', 'phone', 'lead_id')", name="kind"),
-    CheckConstraint("status IN ('pending', 'deferred', 'completed', 'failed')", name="status"),
-    CheckConstraint("source IN ('cli', 'file', 'upstream', 'import')", name="source"),
+    CheckConstraint(_one_of("kind", REQUEST_KINDS), name="kind"),
+    CheckConstraint(_one_of("status", REQUEST_STATUSES), name="status"),
+    CheckConstraint(_one_of("source", REQUEST_SOURCES), name="source"),
     Index(None, "status", "received_at"),
     Index(None, "subject_hash"),
 )
