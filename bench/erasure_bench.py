@@ -7,14 +7,18 @@ Run by hand, never by the test suite (it builds stores of a million leads):
     # PostgreSQL job timed with 1 and with 2 workers, on the store of an earlier --keep run:
     /work/venv/bin/python bench/erasure_bench.py --backends postgresql --workers 1,2 \
         --workdir /tmp/ebench --keep --reuse
+    # pin the code under test to a commit; databases of its own (beside another run):
+    /work/venv/bin/python bench/erasure_bench.py --code HEAD --pg-prefix erasure_bench_2
 
 What it does, per backend:
 
-1. Builds a store of `--leads` synthetic leads (default 1,000,000, ~1.7 KB of JSON each) through
-   the real import, with `--requests` seekers (default 10,000) owning 3 leads each, spread over
-   the store, and 20 more such seekers for the single-erase timing. Queues one erasure request
-   per seeker (a CSV file through the real `requests import`). Each measurement runs on a copy
-   of that store (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE).
+1. Builds a store of `--leads` synthetic leads (default 1,000,000; bench/synthetic.py, ~1.7 KB
+   of JSON each, a mobile and a landline number each) through the real import, with
+   `--requests` seekers (default 10,000) owning 3 leads each, spread over the store, and 20
+   more such seekers for the single-erase timing. Queues one erasure request per seeker (a
+   CSV file through the real `requests import`). Each measurement runs on a copy of that
+   store (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE, the databases named
+   `erasure_bench_template`, `_floor` and `_job`, after --pg-prefix).
 2. Floor, on the first copy: one set-based UPDATE of the same rows, columns and JSON (the
    policy's columns null, phone_numbers and payload.contactRequest.phoneNumbers [], the
    policy's payload fields null, erased_at set), given the lead ids, and its commit. Then,
@@ -22,467 +26,285 @@ What it does, per backend:
    the same transaction ("floor+hashes"): the job drops an erased lead's subject hashes too,
    and this shows what that costs. The target's ratio is against the first floor.
 3. Job, on another copy (a fresh one for each run; by default the config's
-   `erasure.workers`, 2 on PostgreSQL): `process_requests` (what `retention run erasure` does:
-   every request, its leads found through the subject hashes, held leads checked, the leads erased,
-   read back and verified, one audit event per lead and per request), timed in-process; then
-   the residue step (SQLite WAL checkpoint, PostgreSQL VACUUM of the changed tables), timed
-   apart. The ratio is floor seconds / job seconds (the target: at least 0.5). The floors
-   and each job are timed `--repeat` times (default 3), each on a fresh copy: the table
-   shows the median floors and the job run of median time (its residue, rows/s, counts), the
-   line under it the ranges (median_low when the count is even).
+   `erasure.workers`, 2 on PostgreSQL): `jobs.erasure.erasure_job` (what `retention run
+   erasure` runs), in this process, with a RunObserver (bench/recorder.py). The library tells
+   it the time of phase `work` (`process_requests`: every request, its leads found through the
+   subject hashes, held leads checked, the leads erased, read back and verified, one audit
+   event per lead and per request), then of phase `residue` (SQLite WAL checkpoint,
+   PostgreSQL VACUUM of the changed tables), timed apart, and each batch transaction's wall
+   time (`batch_done`: longest, p50, p90). The ratio is floor seconds / work seconds (the
+   target: at least 0.5). The floors and each job are timed `--repeat` times (default 3),
+   each on a fresh copy: the table shows the median floors and the job run of median time
+   (its residue, rows/s, counts), the lines under it the ranges (median_low when the count
+   is even) and that run's batches.
 4. Single erase: `retention erase --email` of a seeker with 3 leads, as a new process each time
-   (interpreter start included), 7 times on the job's store; min, median and max wall time
-   (the target: under 0.5 s).
+   (interpreter start included; the CLI's main run by bench/children.py), 7 times on the
+   job's store; min, median and max wall time (the target: under 0.5 s).
 
-Nothing here asserts timings. Stores are removed at the end unless --keep.
+Before each timed floor and job it waits until the CPUs are idle (--idle-below,
+--idle-timeout). Progress goes to stderr, the results to stdout. Nothing here asserts
+timings. Stores are removed at the end unless --keep. The stores, their build and the floor
+are in bench/erasure_store.py; what the benchmarks share in bench/harness.py and
+bench/children.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))
-
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from retention.config import load_settings  # noqa: E402
-from retention.services.erasure import process_requests  # noqa: E402
-from retention.services.importing import import_leads  # noqa: E402
-from retention.services.lead_sources import SourceRecord  # noqa: E402
-from retention.services.requests import import_requests  # noqa: E402
-from retention.services.schema import upgrade_schema  # noqa: E402
-from retention.storage.dialect import concurrent_workers  # noqa: E402
-from retention.storage.engine import create_store_engine  # noqa: E402
-from retention.storage.residue import clean_residue  # noqa: E402
+from children import checked, retention_argv, run_child
+from erasure_store import (
+    SPREAD,
+    Backend,
+    PostgresBackend,
+    SQLiteBackend,
+    build,
+    floor,
+    settings_for,
+)
+from harness import (
+    BusyMeter,
+    Column,
+    RunTimings,
+    add_common_options,
+    child_env,
+    code_under_test,
+    describe_code,
+    emit,
+    environment,
+    log,
+    pg_identifier,
+    table,
+    use_code,
+    wait_idle,
+)
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_PREFIX = "erasure_bench"
-KEY = "erasure-bench-dummy-subject-key-000000000"
-FIELDS = ("firstName", "lastName", "name", "gender", "language", "message", "email", "isOwner")
-COLUMNS = ("first_name", "last_name", "name", "gender", "language", "message", "email", "is_owner")
-SPREAD = 33  # every 33rd lead belongs to a requesting seeker
-LATENCY_SUBJECTS = 20
 LATENCY_RUNS = 7
-YEAR = 365 * 86_400
-SENTENCE = (
-    "Bonjour, je souhaite visiter ce bien fictif dès que possible, idéalement en fin de "
-    "semaine. Pourriez-vous me communiquer le montant des charges et de la taxe foncière ? "
-)
 
 
-def say(line: str = "") -> None:
-    print(line, flush=True)  # noqa: T201
+@dataclass(slots=True)
+class JobMeasure:
+    timings: RunTimings  # what the job's RunObserver was told
+    requests: int
+    completed: int
+    failed: int
+    leads_erased: int
+    workers: int
+    cpu_busy: float  # share of all CPUs busy during the run
+
+    @property
+    def seconds(self) -> float:  # phase work: process_requests
+        return self.timings.phases.get("work", 0.0)
+
+    @property
+    def residue_seconds(self) -> float:
+        return self.timings.phases.get("residue", 0.0)
 
 
-def log(line: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)  # noqa: T201
+def job(backend: Backend, workers: int | None) -> JobMeasure:
+    from jobs.erasure import erasure_job
+    from recorder import Recorder
+    from retention.storage.dialect import concurrent_workers
+    from retention.storage.engine import create_store_engine
 
-
-def synthetic_leads(count: int, requests: int, now: int) -> Iterator[dict[str, Any]]:
-    """Leads numbered 0..count-1; every SPREAD-th of the first requests*3*SPREAD belongs to a
-    requesting seeker (3 leads each); LATENCY_SUBJECTS more seekers follow."""
-    requesting = requests * 3
-    for n in range(count):
-        if n % SPREAD == 0 and n // SPREAD < requesting:
-            email = f"erase.seeker.{(n // SPREAD) // 3}@example.com"
-        elif n % SPREAD == 1 and n // SPREAD < LATENCY_SUBJECTS * 3:
-            email = f"latency.seeker.{(n // SPREAD) // 3}@example.com"
-        else:
-            email = f"bench.seeker.{n}@example.com"
-        ingested = now - 86_400 - (n * 7919) % (2 * YEAR)
-        yield {
-            "metadata": {
-                "leadId": f"bench-{n:08d}",
-                "ingestionDate": ingested,
-                "portal": ("SLG-FRA", "IWT-DEU", "IWB-BEL", "IWT-AUT")[n % 4],
-                "TTL": ingested + 3 * YEAR,
-                "leadCategory": "CLASSIFIED",
-            },
-            "contactRequest": {
-                "firstName": f"Prénom{n % 997}",
-                "lastName": f"Nomfictif{n % 991}",
-                "gender": "FEMALE",
-                "email": email,
-                "language": "FR",
-                "phoneNumbers": [
-                    {"type": "MOBILE", "number": f"+3361{n:07d}", "verified": True},
-                    {"type": "LANDLINE", "number": f"+3314{n:07d}", "verified": False},
-                ],
-                "message": SENTENCE * (6 + n % 4),
-                "isOwner": n % 2 == 0,
-            },
-            "property": {
-                "classifiedId": f"{n:012X}",
-                "offererEstateId": f"FAKE-ESTATE-{n}",
-                "offererMarketingKey": f"REF-BENCH-{n % 100_000}",
-            },
-        }
-
-
-class Backend:
-    name = ""
-
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        self.args = args
-        self.workdir = workdir
-
-    def url(self, copy: str) -> str:
-        raise NotImplementedError
-
-    def copy(self, source: str, target: str) -> None:
-        raise NotImplementedError
-
-    def drop(self, copy: str) -> None:
-        raise NotImplementedError
-
-    def floor_sql(self, engine: Any) -> str:
-        raise NotImplementedError
-
-    def quiesce(self, url: str) -> None:
-        raise NotImplementedError
-
-
-class SQLiteBackend(Backend):
-    name = "sqlite"
-
-    def path(self, copy: str) -> Path:
-        return self.workdir / f"{copy}.db"
-
-    def url(self, copy: str) -> str:
-        return f"sqlite:///{self.path(copy)}"
-
-    def copy(self, source: str, target: str) -> None:
-        self.quiesce(self.url(source))
-        shutil.copyfile(self.path(source), self.path(target))
-
-    def drop(self, copy: str) -> None:
-        for suffix in ("", "-wal", "-shm", ".key"):
-            Path(str(self.path(copy)) + suffix).unlink(missing_ok=True)
-
-    def quiesce(self, url: str) -> None:
-        engine = create_engine(url)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
-        os.sync()
-
-    def floor_sql(self, engine: Any) -> str:
-        paths = "".join(f", '$.contactRequest.{f}', NULL" for f in FIELDS)
-        sets = ", ".join(f"{c} = NULL" for c in COLUMNS)
-        return (
-            f"UPDATE leads SET {sets}, phone_numbers = '[]', "
-            f"payload = json_set(payload{paths}, '$.contactRequest.phoneNumbers', json('[]')), "
-            "erased_at = :now, updated_at = :now "
-            "WHERE lead_id IN (SELECT lead_id FROM floor_ids)"
-        )
-
-
-class PostgresBackend(Backend):
-    name = "postgresql"
-
-    def _admin(self) -> Any:
-        return create_engine(self.args.pg_url, isolation_level="AUTOCOMMIT")
-
-    def url(self, copy: str) -> str:
-        base = self.args.pg_url.rsplit("/", 1)[0]
-        return f"{base}/{PG_PREFIX}_{copy}"
-
-    def copy(self, source: str, target: str) -> None:
-        self.drop(target)
-        admin = self._admin()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                f"CREATE DATABASE {PG_PREFIX}_{target} TEMPLATE {PG_PREFIX}_{source}"
-            )
-        admin.dispose()
-
-    def create(self, copy: str) -> None:
-        self.drop(copy)
-        admin = self._admin()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {PG_PREFIX}_{copy}")
-        admin.dispose()
-
-    def drop(self, copy: str) -> None:
-        admin = self._admin()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_PREFIX}_{copy} WITH (FORCE)")
-        admin.dispose()
-
-    def quiesce(self, url: str) -> None:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-            conn.exec_driver_sql("CHECKPOINT")
-        engine.dispose()
-
-    def floor_sql(self, engine: Any) -> str:
-        with engine.connect() as conn:
-            payload_type = conn.scalar(
-                text(
-                    "SELECT data_type FROM information_schema.columns "
-                    "WHERE table_name = 'leads' AND column_name = 'payload'"
-                )
-            )
-        sets = ", ".join(f"{c} = NULL" for c in COLUMNS)
-        erased = "{" + ", ".join(f'"{f}": null' for f in FIELDS) + ', "phoneNumbers": []}'
-        return (
-            f"UPDATE leads SET {sets}, phone_numbers = '[]'::jsonb, "
-            "payload = CAST(jsonb_set(CAST(payload AS jsonb), '{contactRequest}', "
-            f"(CAST(payload AS jsonb) -> 'contactRequest') || '{erased}'::jsonb) "
-            f"AS {payload_type}), erased_at = :now, updated_at = :now "
-            "WHERE lead_id IN (SELECT lead_id FROM floor_ids)"
-        )
-
-
-def settings_for(url: str) -> Any:
-    return load_settings(
-        environ={"RETENTION_DATABASE_URL": url, "RETENTION_SUBJECT_KEY": KEY},
-    )
-
-
-def build(backend: Backend, args: argparse.Namespace, now: datetime) -> float:
-    started = time.perf_counter()
-    if isinstance(backend, PostgresBackend):
-        backend.create("template")
-    else:
-        backend.drop("template")
-    settings = settings_for(backend.url("template"))
-    engine = create_store_engine(settings.database, must_exist=False)
-    upgrade_schema(engine)
-    log(f"{backend.name}: importing {args.leads:,} leads")
-    records = (
-        SourceRecord("bench", f"item {n}", value=lead)
-        for n, lead in enumerate(synthetic_leads(args.leads, args.requests, int(now.timestamp())))
-    )
-    result = import_leads(settings, engine, records, now=now)
-    assert result.imported == args.leads, result
-    csv_path = backend.workdir / "requests.csv"
-    with csv_path.open("w", encoding="utf-8") as handle:
-        handle.write("kind,value,received_at,reference\n")
-        for subject in range(args.requests):
-            handle.write(f"email,erase.seeker.{subject}@example.com,,BENCH-{subject}\n")
-    queued = import_requests(settings, engine, csv_path, now=now)
-    assert queued.added == args.requests, queued
-    engine.dispose()
-    backend.quiesce(backend.url("template"))
-    return time.perf_counter() - started
-
-
-# The same-work floor also drops the erased leads' subject hashes, as the job does: reported
-# beside the issue's floor (which stays the target's reference) to show what that delete costs.
-UNLINK_SQL = "DELETE FROM lead_subjects WHERE lead_id IN (SELECT lead_id FROM floor_ids)"
-
-
-def floor(backend: Backend, now: datetime, *, unlink: bool = False) -> tuple[float, int]:
-    # The store's own engine: the same SQLite pragmas (secure_delete, WAL, synchronous) as
-    # the job's.
-    engine = create_store_engine(settings_for(backend.url("floor")).database)
-    sql = backend.floor_sql(engine)
-    with engine.connect() as conn:
-        conn.execute(text("CREATE TEMPORARY TABLE floor_ids (lead_id VARCHAR(200) PRIMARY KEY)"))
-        conn.execute(
-            text(
-                "INSERT INTO floor_ids SELECT lead_id FROM leads WHERE email LIKE 'erase.seeker.%'"
-            )
-        )
-        conn.commit()
-        if backend.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE floor_ids")
-            conn.commit()
-        started = time.perf_counter()
-        updated = conn.execute(text(sql), {"now": _bind_now(backend, now)}).rowcount
-        if unlink:
-            deleted = conn.execute(text(UNLINK_SQL)).rowcount
-            if deleted < updated:
-                raise SystemExit(f"floor+hashes deleted {deleted} hashes of {updated} leads")
-        conn.commit()
-        seconds = time.perf_counter() - started
-    engine.dispose()
-    return seconds, updated
-
-
-def _bind_now(backend: Backend, now: datetime) -> Any:
-    if backend.name == "sqlite":
-        return now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return now
-
-
-def job(backend: Backend, now: datetime, workers: int | None) -> dict[str, Any]:
-    settings = settings_for(backend.url("job"))
-    if workers is not None:
-        settings = dataclasses.replace(
-            settings, erasure=dataclasses.replace(settings.erasure, workers=workers)
-        )
+    settings = settings_for(backend.url("job"), workers)
     engine = create_store_engine(settings.database)
-    started = time.perf_counter()
-    result = process_requests(settings, engine, now=now, run_id=None)
-    erased = time.perf_counter()
-    residue = clean_residue(
-        engine, ("leads", "lead_subjects", "erasure_requests"), vacuum=settings.erasure.vacuum
-    )
-    ended = time.perf_counter()
+    recorder = Recorder()
+    meter = BusyMeter()
+    run = erasure_job(settings, engine, observer=recorder)
+    busy = meter.share()
     engine.dispose()
-    return {
-        "seconds": erased - started,
-        "residue_seconds": ended - erased,
-        "requests": result.requests,
-        "completed": result.completed,
-        "failed": result.failed,
-        "leads_erased": result.leads_erased,
-        "batches": result.batches,
-        "residue": residue.as_dict(),
-        "workers": concurrent_workers(engine, settings.erasure.workers),
-    }
+    result = run.result
+    if result is None:
+        raise SystemExit(f"the erasure job ended {run.outcome.status}: {run.outcome.error}")
+    return JobMeasure(
+        recorder.timings, result.requests, result.completed, result.failed, result.leads_erased,
+        concurrent_workers(engine, settings.erasure.workers), busy,
+    )  # fmt: skip
 
 
-def single_erase(backend: Backend) -> list[float]:
-    env = {
-        **os.environ,
-        "RETENTION_DATABASE_URL": backend.url("job"),
-        "RETENTION_SUBJECT_KEY": KEY,
-    }
-    command = [str(Path(sys.executable).with_name("retention")), "-q", "erase", "--json"]
+def single_erase(backend: Backend, code: Path) -> list[float]:
+    env = child_env(backend.url("job"), code)
     times = []
     for subject in range(LATENCY_RUNS):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [*command, "--email", f"Latency.Seeker.{subject}@example.com"],
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0 or '"leads_erased": 3' not in done.stdout:
-            raise SystemExit(f"single erase failed: {done.stdout} {done.stderr}")
+        email = f"Latency.Seeker.{subject}@example.com"
+        run = checked(
+            run_child(retention_argv("-q", "erase", "--json", "--email", email), env),
+            "single erase",
+        )
+        times.append(run.wall_seconds)
+        if '"leads_erased": 3' not in run.stdout:
+            raise SystemExit(f"single erase failed: {run.stdout} {run.stderr}")
     return times
 
 
-def run_backend(backend: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    if args.reuse:
-        log(f"{backend.name}: reusing the store built by an earlier --keep run")
-    else:
-        build_seconds = build(backend, args, now)
-        log(f"{backend.name}: store built in {build_seconds:.0f} s; copying")
-    floors, unlinks = [], []
+@dataclass(slots=True)
+class Row:
+    """One backend and number of workers: the floors, the jobs, the single erases."""
+
+    backend: str
+    floors: list[float]
+    unlinks: list[float]  # floor+hashes
+    floor_rows: int
+    jobs: list[JobMeasure]
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def job(self) -> JobMeasure:
+        """The run of median time (the lower one of two middle runs, as median_low)."""
+        return sorted(self.jobs, key=lambda j: j.seconds)[(len(self.jobs) - 1) // 2]
+
+    @property
+    def floor_seconds(self) -> float:
+        return statistics.median_low(self.floors)
+
+    @property
+    def unlink_seconds(self) -> float:
+        return statistics.median_low(self.unlinks)
+
+
+def timed_floors(backend: Backend, args: argparse.Namespace, now: datetime) -> Row:
+    floors: list[float] = []
+    unlinks: list[float] = []
     floor_rows = 0
     for _ in range(args.repeat):  # each on a fresh copy
-        backend.copy("template", "floor")
-        backend.quiesce(backend.url("floor"))
-        seconds, floor_rows = floor(backend, now)
-        floors.append(seconds)
-        log(f"{backend.name}: floor {floor_rows:,} rows in {seconds:.2f} s")
-        backend.copy("template", "floor")
-        backend.quiesce(backend.url("floor"))
-        seconds, _ = floor(backend, now, unlink=True)
-        unlinks.append(seconds)
-        log(f"{backend.name}: floor with the subject hash delete {seconds:.2f} s")
-    rows = []
-    for workers in args.workers or [None]:
-        jobs = []
-        for _ in range(args.repeat):
-            backend.copy("template", "job")  # a fresh copy for each job run
-            backend.quiesce(backend.url("job"))
-            measured = job(backend, now, workers)
-            log(f"{backend.name}: job {measured}")
-            jobs.append(measured)
-        # The run of median time (the lower one of two middle runs, as median_low)
-        middle = sorted(jobs, key=lambda j: float(j["seconds"]))[(len(jobs) - 1) // 2]
-        rows.append(
-            {"backend": backend.name, "floor_seconds": statistics.median_low(floors),
-             "floor_range": (min(floors), max(floors)), "floor_rows": floor_rows,
-             "unlink_floor_seconds": statistics.median_low(unlinks),
-             "unlink_range": (min(unlinks), max(unlinks)),
-             "job_range": (min(j["seconds"] for j in jobs), max(j["seconds"] for j in jobs)),
-             **middle}
-        )  # fmt: skip
-    latencies = single_erase(backend)  # on the last job's store
-    if not args.keep:
-        for copy in ("template", "floor", "job"):
-            backend.drop(copy)
+        for unlink in (False, True):
+            backend.copy("template", "floor")
+            backend.quiesce("floor")
+            wait_idle(args.idle_below, args.idle_timeout)
+            seconds, floor_rows = floor(backend, now, unlink=unlink)
+            (unlinks if unlink else floors).append(seconds)
+            what = "floor with the subject hash delete" if unlink else "floor"
+            log(f"{backend.name}: {what}: {floor_rows:,} rows in {seconds:.2f} s")
+    return Row(backend.name, floors, unlinks, floor_rows, [])
+
+
+def timed_jobs(backend: Backend, args: argparse.Namespace, floors: Row, workers: int | None) -> Row:
+    row = dataclasses.replace(floors, jobs=[])
+    for _ in range(args.repeat):
+        backend.copy("template", "job")  # a fresh copy for each job run
+        backend.quiesce("job")
+        wait_idle(args.idle_below, args.idle_timeout)
+        row.jobs.append(job(backend, workers))
+        last = row.jobs[-1]
+        log(
+            f"{backend.name}: job {last.timings.status}: {last.leads_erased:,} leads erased, "
+            f"work {last.seconds:.2f} s, residue {last.residue_seconds:.2f} s, "
+            f"{last.workers} worker(s); {last.timings.batches_text('requests')}"
+        )
+    return row
+
+
+def run_backend(backend: Backend, args: argparse.Namespace) -> list[Row]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        if args.reuse:
+            log(f"{backend.name}: reusing the store built by an earlier --keep run")
+        else:
+            build_seconds = build(backend, args, now)
+            log(f"{backend.name}: store built in {build_seconds:.0f} s; copying")
+        floors = timed_floors(backend, args, now)
+        rows = [timed_jobs(backend, args, floors, workers) for workers in args.workers or [None]]
+        latencies = single_erase(backend, args.code_dir)  # on the last job's store
+    finally:
+        if not args.keep:
+            for copy in ("template", "floor", "job"):
+                backend.drop(copy)
     for row in rows:
-        row["latencies"] = latencies
+        row.latencies = latencies
     return rows
 
 
-def report(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
-    say()
-    say(
+REPORT_COLUMNS = (
+    Column("backend", 11, left=True), Column("workers", 7), Column("floor s", 8),
+    Column("job s", 8), Column("ratio", 6), Column("residue s", 10), Column("rows/s job", 11),
+    Column("erase min/med/max s", 22), Column("floor+hashes s", 15), Column("ratio+h", 7),
+)  # fmt: skip
+
+
+def _cells(row: Row) -> list[str]:
+    j, lat = row.job, row.latencies
+    return [
+        row.backend, str(j.workers), f"{row.floor_seconds:.2f}", f"{j.seconds:.2f}",
+        f"{row.floor_seconds / j.seconds if j.seconds else 0.0:.2f}",
+        f"{j.residue_seconds:.2f}", f"{j.leads_erased / j.seconds if j.seconds else 0.0:,.0f}",
+        f"{min(lat):.3f}/{statistics.median(lat):.3f}/{max(lat):.3f}",
+        f"{row.unlink_seconds:.2f}", f"{row.unlink_seconds / j.seconds if j.seconds else 0.0:.2f}",
+    ]  # fmt: skip
+
+
+def report(rows: Sequence[Row], args: argparse.Namespace) -> None:
+    emit()
+    emit(
         f"erasure benchmark: {args.leads:,} leads, {args.requests:,} requests of 3 leads; "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"code under test: {args.code_description}"
     )
-    say(
-        f"{'backend':<11} {'workers':>7} {'floor s':>8} {'job s':>8} {'ratio':>6} "
-        f"{'residue s':>10} {'rows/s job':>11} {'erase min/med/max s':>22} "
-        f"{'floor+hashes s':>15} {'ratio+h':>7}"
-    )
+    for line in environment(args.pg_url if "postgresql" in args.backends else None):
+        emit(line)
+    for line in table(REPORT_COLUMNS, (_cells(row) for row in rows)):
+        emit(line)
     for row in rows:
-        ratio = row["floor_seconds"] / row["seconds"] if row["seconds"] else 0.0
-        lat = row["latencies"]
-        say(
-            f"{row['backend']:<11} {row['workers']:>7} {row['floor_seconds']:>8.2f} "
-            f"{row['seconds']:>8.2f} "
-            f"{ratio:>6.2f} {row['residue_seconds']:>10.2f} "
-            f"{row['leads_erased'] / row['seconds']:>11,.0f} "
-            f"{min(lat):>8.3f}/{statistics.median(lat):.3f}/{max(lat):.3f} "
-            f"{row['unlink_floor_seconds']:>15.2f} "
-            f"{row['unlink_floor_seconds'] / row['seconds'] if row['seconds'] else 0.0:>7.2f}"
+        j, t = row.job, row.job.timings
+        ratio = row.floor_seconds / j.seconds if j.seconds else 0.0
+        erase = statistics.median(row.latencies)
+        emit(
+            f"  {row.backend}: {j.requests:,} requests, {j.completed:,} completed, {j.failed} "
+            f"failed, {j.leads_erased:,} leads erased (floor updated {row.floor_rows:,}); "
+            f"ranges of {args.repeat} runs: floor {min(row.floors):.2f} to "
+            f"{max(row.floors):.2f} s, floor+hashes {min(row.unlinks):.2f} to "
+            f"{max(row.unlinks):.2f} s, job {min(x.seconds for x in row.jobs):.2f} to "
+            f"{max(x.seconds for x in row.jobs):.2f} s; ratio target 0.5: "
+            f"{'met' if ratio >= 0.5 else 'MISSED'}; single erase target 0.5 s: "
+            f"{'met' if erase < 0.5 else 'MISSED'} (median)"
         )
-        say(
-            f"  {row['backend']}: {row['requests']:,} requests, {row['completed']:,} completed, "
-            f"{row['failed']} failed, {row['leads_erased']:,} leads erased in "
-            f"{row['batches']} batches (floor updated {row['floor_rows']:,}); ranges of "
-            f"{args.repeat} runs: floor {row['floor_range'][0]:.2f} to "
-            f"{row['floor_range'][1]:.2f} s, floor+hashes {row['unlink_range'][0]:.2f} to "
-            f"{row['unlink_range'][1]:.2f} s, "
-            f"job {row['job_range'][0]:.2f} to {row['job_range'][1]:.2f} s; ratio target "
-            f"0.5: {'met' if ratio >= 0.5 else 'MISSED'}; single erase target 0.5 s: "
-            f"{'met' if statistics.median(lat) < 0.5 else 'MISSED'} (median)"
+        emit(
+            f"    that job: {t.status}, {t.batches_text('requests')}; residue "
+            f"{t.counts.get('residue')}; run {t.run_seconds:.2f} s; CPUs {j.cpu_busy:.0%} busy "
+            "meanwhile"
         )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_options(
+        parser, pg_url=DEFAULT_PG, pg_url_help="an admin URL (CREATE DATABASE)", workdir=None,
+        workdir_help="the SQLite stores and --code exports (default: a temporary folder)",
+        idle_below=0.15, idle_timeout=900.0,
+    )  # fmt: skip
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=DEFAULT_PG, help="an admin URL (CREATE DATABASE)")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--pg-prefix", default=PG_PREFIX,
+        help="names of the PostgreSQL databases it creates: PREFIX_template, _floor, _job",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument(
-        "--workers",
-        type=lambda text: [int(n) for n in text.split(",")],
-        default=None,
+        "--workers", type=lambda text: [int(n) for n in text.split(",")], default=None,
         help="erasure.workers of the job, e.g. 1,2 to time the job once with each on a fresh "
         "copy (default: the config's; SQLite always runs 1)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--repeat",
-        type=int,
-        default=3,
+        "--repeat", type=int, default=3,
         help="floors and jobs timed this many times, each on a fresh copy; the table shows "
         "medians and the range (default 3)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--reuse",
-        action="store_true",
+        "--reuse", action="store_true",
         help="reuse the template store of an earlier --keep run (same --workdir, --leads, "
         "--requests) instead of building it again",
-    )
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    pg_identifier(parser, "--pg-prefix", args.pg_prefix)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.leads < args.requests * 3 * SPREAD:
@@ -494,8 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="erasure-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    args.code_dir = code_under_test(args.code, workdir)
+    args.code_description = describe_code(args.code_dir, args.code)
+    use_code(args.code_dir)  # before the library is first imported
+    log(f"code under test: {args.code_description}")
     rows = []
-    for name in args.backends.split(","):
+    for name in args.backends:
         backend: Backend = (SQLiteBackend if name == "sqlite" else PostgresBackend)(args, workdir)
         rows += run_backend(backend, args)
     report(rows, args)
