@@ -58,6 +58,8 @@ STORAGE_WALK_SHARE = 0.05
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
+    """What a purge run did (or, in a dry run, would do)."""
+
     dry_run: bool
     deleted: int
     hold_skipped: int
