@@ -96,6 +96,8 @@ NOISY_OTHER_MIN_SECONDS = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One import measured: which backend, form and size, and what it cost."""
+
     backend: str
     form: str
     leads: int

@@ -50,12 +50,6 @@ __all__ = ["PurgeOptions", "PurgeResult", "purge_due_leads"]
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_SIZE = 10
-# From this share of the store due on, a run walks the table in storage order rather than the
-# rule indexes (see storage/due_leads.py).
-STORAGE_WALK_SHARE = 0.05
-
-
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
     """What a purge run did (or, in a dry run, would do)."""
@@ -69,6 +63,12 @@ class PurgeResult:
     sample_lead_ids: tuple[str, ...]
     stopped: bool = False
     longest_batch_seconds: float = 0.0
+
+
+SAMPLE_SIZE = 10
+# From this share of the store due on, a run walks the table in storage order rather than the
+# rule indexes (see storage/due_leads.py).
+STORAGE_WALK_SHARE = 0.05
 
 
 @dataclass(slots=True)
