@@ -48,7 +48,14 @@ from retention.storage.runs import newest_recorded_time
 
 __all__ = ["PurgeOptions", "PurgeResult", "purge_due_leads"]
 
-logger = logging.getLogger(__name__)
+
+class PurgeOptions(TypedDict, total=False):
+    """What a purge run may be told beyond the config."""
+
+    force: bool  # run even if the blast-radius guard or the clock check refuses
+    batch_size: int | None  # leads per transaction instead of purge.batch_size
+    limit: int | None  # delete at most this many leads
+
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
@@ -64,6 +71,8 @@ class PurgeResult:
     stopped: bool = False
     longest_batch_seconds: float = 0.0
 
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 10
 # From this share of the store due on, a run walks the table in storage order rather than the
@@ -148,14 +157,6 @@ def _purge_batch(
         )
     skips_audited.update(lead.lead_id for lead in batch if lead.held)
     return batch, deleted
-
-
-class PurgeOptions(TypedDict, total=False):
-    """What a purge run may be told beyond the config."""
-
-    force: bool  # run even if the blast-radius guard or the clock check refuses
-    batch_size: int | None  # leads per transaction instead of purge.batch_size
-    limit: int | None  # delete at most this many leads
 
 
 def purge_due_leads(
