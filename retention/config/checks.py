@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -14,13 +15,16 @@ from retention.domain.erasure import check_erased_fields
 
 __all__ = [
     "boolean",
+    "cron_expression",
     "database_url",
     "field_names",
     "long_secret",
     "number",
     "one_of",
+    "optional_http_url",
     "optional_path",
     "text",
+    "time_zone",
     "whole_number",
 ]
 
@@ -129,3 +133,37 @@ def database_url(value: Any) -> str:
     if backend == "postgresql" and url.get_driver_name() != "psycopg":
         raise ValueError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://...")
     return url_text
+
+
+def cron_expression(value: Any) -> str:
+    """A five-field cron expression (minute hour day-of-month month day-of-week). Its values
+    are checked where it is read (jobs/scheduler.py), which names the key too."""
+    expression = " ".join(text(value).split())
+    if len(expression.split(" ")) != 5:
+        raise ValueError(
+            "must be a five-field cron expression (minute hour day month weekday), "
+            'e.g. "*/15 * * * *"'
+        )
+    return expression
+
+
+def time_zone(value: Any) -> str:
+    """An IANA time zone name, e.g. UTC or Europe/Paris."""
+    name = text(value).strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name!r} is not a time zone (an IANA name: UTC, Europe/Paris, ...)"
+        ) from None
+    return name
+
+
+def optional_http_url(value: Any) -> str | None:
+    """An http(s) URL; the empty string is none."""
+    address = text(value).strip()
+    if not address:
+        return None
+    if not address.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL, e.g. http://pushgateway:9091")
+    return address
