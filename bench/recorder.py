@@ -30,7 +30,7 @@ class Recorder(RunObserver):
         self.timings.phases[phase] = self.timings.phases.get(phase, 0.0) + seconds
 
     def run_finished(
-        self, job: str, run_id: int, status: str, counts: Mapping[str, Any], seconds: float
+        self, job: str, run_id: int | None, status: str, counts: Mapping[str, Any], seconds: float
     ) -> None:
         self.timings.status = status
         self.timings.counts = dict(counts)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from jobs.runner import Interrupted, JobRun, RunArgs, RunFailed, run_job, timed_phase
 from retention import clock
 from retention.config import Settings
-from retention.services.erasure import ErasureResult, process_requests
+from retention.services.erasure import ErasureResult, erasure_has_work, process_requests
 from retention.services.residue import ERASURE_TABLES, clean_after
 
 __all__ = ["ErasureRun", "erasure_job"]
@@ -56,8 +56,11 @@ def erasure_job(settings: Settings, engine: Engine, **run: Unpack[RunArgs]) -> E
             raise RunFailed(f"{result.failed} erasure request(s) failed verification", counts)
         return counts, result
 
-    outcome = run_job(settings, engine, "erasure", body, now=now, dry_run=dry_run,
-                      observer=observer)  # fmt: skip
+    look_first = run.get("check_first", False)
+    outcome = run_job(
+        settings, engine, "erasure", body, now=now, dry_run=dry_run, observer=observer,
+        has_work=(lambda: erasure_has_work(engine)) if look_first else None,
+    )  # fmt: skip
     result: ErasureResult | None = state.get("result")
     if result is not None:
         logger.info(

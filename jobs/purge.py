@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from jobs.runner import Interrupted, JobRun, RunArgs, run_job, timed_phase
 from retention import clock
 from retention.config import Settings
-from retention.services.purge import PurgeOptions, PurgeResult, purge_due_leads
+from retention.services.purge import PurgeOptions, PurgeResult, purge_due_leads, purge_has_work
 from retention.services.residue import PURGE_TABLES, clean_after
 from retention.storage.dialect import concurrent_workers
 
@@ -55,8 +55,12 @@ def purge_job(settings: Settings, engine: Engine, **run: Unpack[PurgeJobArgs]) -
         return counts, result
 
     workers = concurrent_workers(engine, settings.purge.workers)
-    outcome = run_job(settings, engine, "purge", body, now=now, dry_run=dry_run,
-                      workers=workers, observer=observer)  # fmt: skip
+    look_first = run.get("check_first", False) and not options["force"]
+    outcome = run_job(
+        settings, engine, "purge", body, now=now, dry_run=dry_run, workers=workers,
+        observer=observer,
+        has_work=(lambda: purge_has_work(settings, engine, now=now)) if look_first else None,
+    )  # fmt: skip
     result: PurgeResult | None = state.get("result")
     if result is not None:
         verb = "would delete" if dry_run else "deleted"

@@ -23,13 +23,14 @@ from sqlalchemy import Engine
 from retention import clock
 from retention.config import Settings
 from retention.domain.events import RunFinished, RunStarted
+from retention.logcontext import job_context
 from retention.services.audit import Published, publish_head
 from retention.services.observer import RunObserver
 from retention.storage.audit import ChainHead, append_events, read_head
 from retention.storage.engine import READ_ONLY, describe_error
 from retention.storage.locks import RunLock, try_run_lock
 from retention.storage.residue import ResidueReport
-from retention.storage.runs import finish_run, mark_stale_runs, start_run
+from retention.storage.runs import finish_run, mark_stale_runs, record_check, start_run
 
 __all__ = [
     "Interrupted",
@@ -52,6 +53,9 @@ class RunArgs(TypedDict, total=False):
     dry_run: bool  # report what the run would do; change nothing but its job_runs row
     observer: RunObserver | None  # told of batches, phases and the run's end
     should_stop: Callable[[], bool] | None  # asked between batches (SIGTERM, the scheduler)
+    # Look first, and when there is nothing to do record only the job's heartbeat: no lock,
+    # no job_runs row, no audit event (`retention run JOB`, the scheduler).
+    check_first: bool
 
 
 class Interrupted(Exception):
@@ -73,9 +77,9 @@ class RunFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    run_id: int
+    run_id: int | None  # None: an idle check, which records no run
     job: str
-    status: str  # succeeded, skipped, interrupted, failed
+    status: str  # succeeded, skipped, interrupted, failed; idle: nothing to do
     dry_run: bool
     counts: Mapping[str, Any]
     head: ChainHead | None
@@ -132,6 +136,7 @@ def run_job(
     dry_run: bool,
     workers: int = 1,
     observer: RunObserver | None = None,
+    has_work: Callable[[], bool] | None = None,
 ) -> RunOutcome:
     """Run `body(run_id) -> (counts, result)` as one run of `job`, then publish the head it
     left (audit.anchor_file; an anchor that cannot be written is the outcome's published error)
@@ -139,8 +144,15 @@ def run_job(
 
     `body` raises Interrupted to stop early (status `interrupted`); any other exception marks
     the run `failed` and propagates. Dry runs write no audit events, only their job_runs row.
+    With `has_work`, a run that finds nothing to do is only a heartbeat (status `idle`).
     """
     started = time.perf_counter()
+    if has_work is not None and not dry_run and not has_work():
+        with engine.begin() as conn:
+            record_check(conn, job, checked_at=now, host=socket.gethostname(), pid=os.getpid())
+        logger.debug("%s: nothing to do", job, extra={"job": job})
+        _tell(observer, job, None, "idle", {}, started)
+        return RunOutcome(None, job, "idle", dry_run, {}, None)
     acquired = _acquire(engine, job, workers)
     if acquired is None:
         run_id = _record_skipped(engine, job, dry_run, now)
@@ -156,7 +168,8 @@ def run_job(
         logger.info("%s run started%s", job, " (dry run)" if dry_run else "", extra=extra)
         status, error, result = "succeeded", None, None
         try:
-            counts, result = body(run_id)
+            with job_context(job, run_id):
+                counts, result = body(run_id)
         except Interrupted as stop:
             status, counts = "interrupted", stop.counts
         except RunFailed as failure:
@@ -234,7 +247,7 @@ def _publish(
 
 
 def _tell(
-    observer: RunObserver | None, job: str, run_id: int, status: str,
+    observer: RunObserver | None, job: str, run_id: int | None, status: str,
     counts: Mapping[str, Any], started: float,
 ) -> None:  # fmt: skip
     if observer is not None:

@@ -75,3 +75,11 @@ def test_every_setting_is_in_the_readme_configuration_table_with_its_default() -
     keys = [key for key in declared_keys(Settings) if key.in_files]
     declared = {key.name: _readme_default(key.default) for key in keys}
     assert _configuration_table() == declared
+
+
+def test_every_metric_is_documented() -> None:
+    from jobs.metrics import METRICS
+
+    section = README.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    for name, meaning in METRICS.items():
+        assert f"| `{name}` | {meaning}" in section, name

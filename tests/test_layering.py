@@ -17,6 +17,7 @@ PACKAGE = ROOT / "retention"
 LAYERS = {
     "retention.errors": 0,
     "retention.clock": 0,
+    "retention.logcontext": 0,
     "retention.domain": 1,
     "retention.config": 2,
     "retention": 2,

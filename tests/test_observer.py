@@ -32,7 +32,7 @@ class Recorder(RunObserver):
         self.phases.append((job, phase))
 
     def run_finished(
-        self, job: str, run_id: int, status: str, counts: Mapping[str, Any], seconds: float
+        self, job: str, run_id: int | None, status: str, counts: Mapping[str, Any], seconds: float
     ) -> None:
         self.runs.append((job, status, dict(counts)))
 

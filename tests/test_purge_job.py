@@ -251,6 +251,9 @@ def test_each_run_appends_its_chain_head_to_the_anchor_file(
     env = {**environ, "RETENTION_CONFIG": str(config)}
     with freeze_time(FROZEN_NOW_TEXT):
         first = json_out(run(["purge", "--json"], env))
+        # An idle check appends no event, so it publishes nothing; a run with work does.
+        assert json_out(run(["run", "purge", "--json"], env))["status"] == "idle"
+        seed(settings, engine, [due_lead(3)])
         second = json_out(run(["run", "purge", "--json"], env))
     lines = anchors.read_text().splitlines()
     assert len(lines) == 2
@@ -293,6 +296,8 @@ def test_an_anchor_file_that_cannot_be_written_fails_the_run_after_the_work(
     config.write_text(f'[audit]\nanchor_file = "{tmp_path / "missing-folder" / "a.txt"}"\n')
     seed(settings, engine, [due_lead(1)])
     with freeze_time(FROZEN_NOW_TEXT):
+        if command == ["run", "erasure"]:  # work for it: a request (appends no anchor yet)
+            run(["requests", "add", "--email", "seeker.1@example.com"], environ)
         result = run([*command, "--json"], {**environ, "RETENTION_CONFIG": str(config)})
     assert result.exit_code == 1
     out = json_out(result)

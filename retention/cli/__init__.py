@@ -56,6 +56,8 @@ COMMANDS = {
     "hold": "retention.cli.hold:hold",
     "audit": "retention.cli.audit:audit",
     "demo": "retention.cli.demo:demo",
+    "status": "retention.cli.status:status",
+    "scheduler": "retention.cli.scheduler:scheduler",
 }
 
 

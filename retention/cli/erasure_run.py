@@ -18,13 +18,20 @@ ERASURE_KEYS = (
 )  # fmt: skip
 
 
-def run_erasure(app: App, *, dry_run: bool, as_json: bool) -> None:
+def run_erasure(app: App, *, dry_run: bool, as_json: bool, check_first: bool = False) -> None:
     engine = app.store()
     run: ErasureRun = run_with_signals(
         lambda observer, should_stop: erasure_job(
-            app.settings, engine, dry_run=dry_run, observer=observer, should_stop=should_stop
+            app.settings,
+            engine,
+            dry_run=dry_run,
+            observer=observer,
+            should_stop=should_stop,
+            check_first=check_first,
         ),
         as_json=as_json,
+        settings=app.settings,
+        engine=engine,
     )
     code, error = run_exit(run)
     document, lines = _render(run)
@@ -47,6 +54,8 @@ def _render(run: ErasureRun) -> tuple[dict[str, Any], list[str]]:
         return document, [
             f"erasure run {outcome.run_id} skipped: another erasure run holds the lock"
         ]
+    if outcome.status == "idle":
+        return document, ["erasure: nothing to do (checked; no run recorded)"]
     verb = "would erase" if outcome.dry_run else "erased"
     lines = [
         (

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from retention.logcontext import ContextFilter
+
 __all__ = ["configure_logging"]
 
 _OURS = ("retention", "jobs")
@@ -49,6 +51,7 @@ def configure_logging(log_format: str, level: str) -> None:
     """Send this tool's loggers to the current stderr, replacing any earlier set-up."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())  # every line of a run names its job and run id
     for name in (*_OURS, "alembic"):
         logger = logging.getLogger(name)
         for old in list(logger.handlers):

@@ -28,14 +28,15 @@ def run_purge(
     force: bool = False,
     batch_size: int | None = None,
     limit: int | None = None,
+    check_first: bool = False,
 ) -> None:
     engine = app.store()
     run: PurgeRun = run_with_signals(
         lambda observer, should_stop: purge_job(
             app.settings, engine, dry_run=dry_run, force=force, batch_size=batch_size,
-            limit=limit, observer=observer, should_stop=should_stop,
+            limit=limit, observer=observer, should_stop=should_stop, check_first=check_first,
         ),
-        as_json=as_json,
+        as_json=as_json, settings=app.settings, engine=engine,
     )  # fmt: skip
     code, error = run_exit(run)
     document, lines = _render(run)
@@ -58,6 +59,8 @@ def _render(run: PurgeRun) -> tuple[dict[str, Any], list[str]]:
     }
     if outcome.status == "skipped":
         return document, [f"purge run {outcome.run_id} skipped: another purge run holds the lock"]
+    if outcome.status == "idle":
+        return document, ["purge: nothing due (checked; no run recorded)"]
     verb = "would delete" if outcome.dry_run else "deleted"
     rules = document["by_rule"]
     lines = [

@@ -31,9 +31,12 @@ def run(app: App, job: str, dry_run: bool, as_json: bool) -> None:
     """Run one job once with its configured settings, under the job's lock.
 
     purge: delete the leads due under the retention policy. erasure: carry out the queued
-    erasure requests, oldest first. Exit 0 when the run succeeded or was skipped because
-    another run of the job holds the lock; 1 when it failed or was interrupted.
+    erasure requests, oldest first. A run first looks whether there is anything to do; when
+    there is not, it records only the job's heartbeat (status `idle`: no run, no audit event),
+    so cron may call it every minute. Exit 0 when the run succeeded, found nothing to do, or
+    was skipped because another run of the job holds the lock; 1 when it failed or was
+    interrupted.
     """
     runner, keys = RUNNERS[job]
     declare_json_keys(keys)
-    runner(app, dry_run=dry_run, as_json=as_json)
+    runner(app, dry_run=dry_run, as_json=as_json, check_first=True)

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
+from jobs.metrics import MetricsObserver
 from jobs.runner import JobRun
 from jobs.signals import stop_requested_on_signals
-from retention.services.observer import BatchStats, RunObserver
+from retention.config import Settings
+from retention.services.observer import BatchStats, Observers, RunObserver
 
 __all__ = ["ProgressLine", "progress_line", "run_exit", "run_with_signals"]
 
@@ -43,13 +46,20 @@ def progress_line(as_json: bool) -> ProgressLine | None:
 
 
 def run_with_signals(
-    start: Callable[[RunObserver | None, Callable[[], bool]], JobRun[Any]], *, as_json: bool
+    start: Callable[[RunObserver | None, Callable[[], bool]], JobRun[Any]],
+    *,
+    as_json: bool,
+    settings: Settings,
+    engine: Engine,
 ) -> JobRun[Any]:
-    """Run a job with a progress line and SIGTERM/SIGINT asking it to stop after the batch in
-    flight."""
+    """Run a job with a progress line, the metrics exported after it (as configured), and
+    SIGTERM/SIGINT asking it to stop after the batch in flight."""
     progress = progress_line(as_json)
+    exported: RunObserver | None = None
+    if MetricsObserver.wanted(settings):
+        exported = MetricsObserver(settings, lambda: engine)
     with stop_requested_on_signals() as stop:
-        run = start(progress, stop.is_set)
+        run = start(Observers(progress, exported), stop.is_set)
     if progress is not None:
         progress.end()
     return run

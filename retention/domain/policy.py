@@ -36,6 +36,17 @@ class Cutoffs:
     ttl: datetime  # now
     ceiling: datetime
 
+    def ceiling_reached(self, ingestion_date: datetime) -> datetime:
+        """When a lead ingested then becomes due under the ceiling: the first instant whose
+        ceiling cut-off reaches it (ingested 29 February: 1 March, the cut-off's 28 February
+        being earlier)."""
+        years = self.ttl.year - self.ceiling.year
+        try:
+            return ingestion_date.replace(year=ingestion_date.year + years)
+        except ValueError:
+            return ingestion_date.replace(year=ingestion_date.year + years, month=3, day=1,
+                                          hour=0, minute=0, second=0)  # fmt: skip
+
     def rule_of(self, ttl: datetime, ingestion_date: datetime) -> str | None:
         """`ttl` or `ceiling` when a lead with these dates is due (ttl first), else None."""
         if ttl <= self.ttl:

@@ -28,7 +28,8 @@ from retention.services.residue import ERASURE_TABLES, clean_after
 from retention.services.subjects import SubjectArgs, request_subject_of
 from retention.storage.dialect import concurrent_workers
 from retention.storage.engine import READ_ONLY
-from retention.storage.requests import list_requests
+from retention.storage.requests import list_requests, open_request_exists
+from retention.storage.residue import residue_pending
 
 __all__ = [
     "ErasureResult",
@@ -36,6 +37,7 @@ __all__ = [
     "clean_reference",
     "erase_subject",
     "erased_fields_of",
+    "erasure_has_work",
     "process_requests",
 ]
 
@@ -43,6 +45,15 @@ __all__ = [
 def erased_fields_of(settings: Settings) -> ErasedFields:
     """The policy's erased fields (checked when the settings were loaded)."""
     return ErasedFields(settings.erasure.fields)
+
+
+def erasure_has_work(engine: Engine) -> bool:
+    """Whether an erasure run would do anything: a request is open, or dead rows wait for the
+    run's VACUUM (PostgreSQL). An index probe and the table statistics; nothing written."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        if open_request_exists(conn):
+            return True
+    return residue_pending(engine, ERASURE_TABLES, sweep=False)
 
 
 def process_requests(

@@ -10,6 +10,7 @@ own (not when the run is stopped or fails: the next run takes it up).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -128,7 +129,8 @@ def _in_parallel(workers: int, work: Callable[[], bool], queue: Queue) -> bool:
     """Run `work` on `workers` threads (each worker its own connection and transactions);
     the first error stops the others after their batch and is raised."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="erasure") as pool:
-        futures = [pool.submit(work) for _ in range(workers)]
+        # Each worker carries the run's context (its log lines name the run).
+        futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(workers)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(future.exception() is not None for future in done):
             queue.stopping = True

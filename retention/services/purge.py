@@ -8,6 +8,7 @@ which rolls back whole and is done by the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -39,14 +40,16 @@ from retention.storage.due_leads import (
     count_due,
     delete_due_batch,
     delete_leads,
+    has_due_leads,
     select_due_batch,
+    store_size,
     walks,
 )
 from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
 from retention.storage.runs import newest_recorded_time
 
-__all__ = ["PurgeOptions", "PurgeResult", "purge_due_leads"]
+__all__ = ["PurgeOptions", "PurgeResult", "purge_due_leads", "purge_has_work"]
 
 
 class PurgeOptions(TypedDict, total=False):
@@ -100,7 +103,7 @@ def _check_guards(
             "the system clock (NTP) first; if the clock is right and the recorded time was "
             "wrong, run `retention purge --force` once"
         )
-    guard = check_blast_radius(counts.due - counts.held, counts.total, policy)
+    guard = check_blast_radius(counts.due - counts.held, counts.total or 0, policy)
     if not guard.allowed:
         raise GuardError(
             f"purge refused by the blast-radius guard: {guard.reason}. Nothing was deleted. "
@@ -159,6 +162,14 @@ def _purge_batch(
     return batch, deleted
 
 
+def purge_has_work(settings: Settings, engine: Engine, *, now: datetime) -> bool:
+    """Whether a purge run at `now` would delete anything: an index probe per rule, no count,
+    no lock, nothing written (a held lead does not count: it stays)."""
+    cutoffs = policy_of(settings).cutoffs(now)
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return has_due_leads(conn, cutoffs=cutoffs, holds=active_holds_exist(conn, now))
+
+
 def purge_due_leads(
     settings: Settings, engine: Engine, *, now: datetime, run_id: int | None,
     dry_run: bool = False, observer: RunObserver | None = None,
@@ -174,6 +185,9 @@ def purge_due_leads(
     with engine.connect().execution_options(**READ_ONLY) as conn:
         holds = active_holds_exist(conn, now)
         counts = count_due(conn, cutoffs=cutoffs, holds=holds)
+        if counts.due > min(policy.guard_max_leads, size):
+            # Only then do the guard's share and the walk's order depend on the store's size.
+            counts = dataclasses.replace(counts, total=store_size(conn))
         newest = None if force else newest_recorded_time(conn, exclude_run=run_id)
     if not force:
         _check_guards(counts, policy, now, newest)
@@ -290,4 +304,6 @@ def _dry_run(
 
 def _in_storage_order(counts: DueCounts, batch_size: int) -> bool:
     """Whether a run walks the table in storage order rather than the rule indexes."""
+    if counts.total is None:  # not counted: few leads are due
+        return False
     return counts.due >= STORAGE_WALK_SHARE * counts.total and counts.due > batch_size

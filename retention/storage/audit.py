@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
 from retention.domain.audit_chain import EventDraft, seal
-from retention.storage.dialect import bulk_insert
-from retention.storage.schema import audit_events, audit_head
+from retention.storage.dialect import bulk_insert, insert_for
+from retention.storage.schema import audit_counts, audit_events, audit_head
 
-__all__ = ["ChainHead", "append_events", "iter_events", "read_head"]
+__all__ = [
+    "ChainHead",
+    "append_events",
+    "count_events",
+    "event_counts",
+    "iter_events",
+    "read_head",
+]
 
 _COLUMNS = (
     "id",
@@ -77,7 +85,29 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
         .where(audit_head.c.id == 1)
         .values(event_id=new_head.event_id, hash=new_head.hash)
     )
+    count_events(conn, Counter(draft.action for draft in drafts))
     return new_head
+
+
+def count_events(conn: Connection, added: Mapping[str, int]) -> None:
+    """Add `added` (action -> events) to audit_counts, in the caller's transaction: the
+    totals stay those of the chain without counting it."""
+    if not added:
+        return
+    upsert = insert_for(conn, audit_counts)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[audit_counts.c.action],
+            set_={"events": audit_counts.c.events + upsert.excluded.events},
+        ),
+        [{"action": action, "events": events} for action, events in sorted(added.items())],
+    )
+
+
+def event_counts(conn: Connection) -> dict[str, int]:
+    """How many events of each action the chain holds."""
+    rows = conn.execute(select(audit_counts.c.action, audit_counts.c.events)).all()
+    return {str(action): int(events) for action, events in rows}
 
 
 def iter_events(

@@ -39,10 +39,14 @@ __all__ = [
     "DueLead",
     "Walk",
     "count_due",
+    "count_due_capped",
     "delete_due_batch",
     "delete_leads",
     "due_condition",
+    "has_due_leads",
+    "oldest_due",
     "select_due_batch",
+    "store_size",
     "walks",
 ]
 
@@ -70,7 +74,7 @@ class DueLead:
 
 @dataclass(frozen=True, slots=True)
 class DueCounts:
-    total: int
+    total: int | None  # the store's size, when it was counted (store_size)
     ttl: int  # due under each rule, held leads included
     ceiling: int
     held_ttl: int  # of those, held
@@ -108,10 +112,10 @@ def walks(cutoffs: Cutoffs, *, in_storage_order: bool) -> list[Walk]:
 
 
 def count_due(conn: Connection, *, cutoffs: Cutoffs, holds: bool) -> DueCounts:
-    """How many leads each rule makes due, how many of those are held, and the store's size."""
+    """How many leads each rule makes due and how many of those are held: index range scans
+    as long as they are (the store's size is counted apart, store_size, only when needed)."""
     ttl_rule, ceiling_rule = due_condition(cutoffs, "ttl"), due_condition(cutoffs, "ceiling")
     now = cutoffs.ttl
-    total = conn.scalar(select(func.count()).select_from(leads)) or 0
     by_ttl = conn.scalar(select(func.count()).where(ttl_rule)) or 0
     by_ceiling = conn.scalar(select(func.count()).where(ceiling_rule)) or 0
     held_ttl = held_ceiling = 0
@@ -119,7 +123,59 @@ def count_due(conn: Connection, *, cutoffs: Cutoffs, holds: bool) -> DueCounts:
         held = hold_condition(leads.c.lead_id, now)
         held_ttl = conn.scalar(select(func.count()).where(ttl_rule, held)) or 0
         held_ceiling = conn.scalar(select(func.count()).where(ceiling_rule, held)) or 0
-    return DueCounts(int(total), int(by_ttl), int(by_ceiling), int(held_ttl), int(held_ceiling))
+    return DueCounts(None, int(by_ttl), int(by_ceiling), int(held_ttl), int(held_ceiling))
+
+
+def count_due_capped(
+    conn: Connection, *, cutoffs: Cutoffs, holds: bool, cap: int
+) -> dict[str, int]:
+    """How many leads each rule makes due, and how many of those are held (`held`), each
+    counted up to `cap`: range scans that stop there."""
+    counts: dict[str, int] = {"held": 0}
+    for rule in ("ttl", "ceiling"):
+        condition = due_condition(cutoffs, rule)
+        counts[rule] = _count_upto(conn, condition, cap)
+        if holds:
+            held = condition & hold_condition(leads.c.lead_id, cutoffs.ttl)
+            counts["held"] += _count_upto(conn, held, cap)
+    return counts
+
+
+def _count_upto(conn: Connection, condition: ColumnElement[bool], cap: int) -> int:
+    found = select(leads.c.lead_id).where(condition).limit(cap).subquery()
+    return int(conn.scalar(select(func.count()).select_from(found)) or 0)
+
+
+def oldest_due(conn: Connection, *, cutoffs: Cutoffs, holds: bool) -> datetime | None:
+    """When the lead due longest (and not held) became due: the smallest TTL among the leads
+    due by it, the ceiling reached by the oldest among those due by the ceiling. One index
+    probe each (ordered by ttl, by ingestion date)."""
+    since: list[datetime] = []
+    for rule, column in (("ttl", leads.c.ttl), ("ceiling", leads.c.ingestion_date)):
+        condition = due_condition(cutoffs, rule)
+        if holds:
+            condition = condition & ~hold_condition(leads.c.lead_id, cutoffs.ttl)
+        oldest = conn.scalar(select(column).where(condition).order_by(column).limit(1))
+        if oldest is not None:
+            since.append(oldest if rule == "ttl" else cutoffs.ceiling_reached(oldest))
+    return min(since, default=None)
+
+
+def store_size(conn: Connection) -> int:
+    """How many leads the store holds: a scan of the whole table (or its smallest index)."""
+    return int(conn.scalar(select(func.count()).select_from(leads)) or 0)
+
+
+def has_due_leads(conn: Connection, *, cutoffs: Cutoffs, holds: bool) -> bool:
+    """Whether any lead not held is due: one index probe per rule (the ttl rule first, so
+    that the ceiling's probe meets only leads whose TTL is in the future)."""
+    for rule in ("ttl", "ceiling"):
+        condition = due_condition(cutoffs, rule)
+        if holds:
+            condition = condition & ~hold_condition(leads.c.lead_id, cutoffs.ttl)
+        if conn.scalar(select(leads.c.lead_id).where(condition).limit(1)) is not None:
+            return True
+    return False
 
 
 def _rule_of(ttl: datetime, cutoffs: Cutoffs) -> str:

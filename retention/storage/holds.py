@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select, update
 
 from retention.storage.dialect import insert_returning_id
 from retention.storage.schema import lead_subjects, legal_holds
@@ -13,6 +13,7 @@ from retention.storage.schema import lead_subjects, legal_holds
 __all__ = [
     "HoldRow",
     "active_condition",
+    "active_hold_count",
     "active_holds_exist",
     "hold_condition",
     "insert_hold",
@@ -37,6 +38,10 @@ def active_condition(now: datetime) -> ColumnElement[bool]:
         legal_holds.c.released_at.is_(None),
         or_(legal_holds.c.expires_at.is_(None), legal_holds.c.expires_at > now),
     )
+
+
+def active_hold_count(conn: Connection, now: datetime) -> int:
+    return int(conn.scalar(select(func.count()).where(active_condition(now))) or 0)
 
 
 def active_holds_exist(conn: Connection, now: datetime) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    func,
     null,
     or_,
     select,
@@ -36,6 +37,8 @@ __all__ = [
     "insert_request",
     "list_requests",
     "lock_open_requests",
+    "open_request_counts",
+    "open_request_exists",
     "open_requests_for",
     "update_requests",
 ]
@@ -132,6 +135,32 @@ def open_requests_for(
         )
         found.update(((kind, bytes(digest)), int(request_id)) for kind, digest, request_id in rows)
     return found
+
+
+def open_request_counts(conn: Connection, *, now: datetime) -> dict[str, int]:
+    """How many requests are pending, deferred and failed, and how many of those are overdue
+    (past their due date): the open ones only, through the status index."""
+    rows = conn.execute(
+        select(
+            erasure_requests.c.status,
+            func.count(),
+            func.count(case((erasure_requests.c.due_at < now, 1))),
+        )
+        .where(erasure_requests.c.status.in_(OPEN_STATUSES))
+        .group_by(erasure_requests.c.status)
+    ).all()
+    counts = {str(status): 0 for status in OPEN_STATUSES}
+    overdue = 0
+    for status, number, late in rows:
+        counts[str(status)] = int(number)
+        overdue += int(late)
+    return {**counts, "overdue": overdue}
+
+
+def open_request_exists(conn: Connection) -> bool:
+    """Whether any request is open (pending, deferred or failed): one index probe."""
+    statement = select(erasure_requests.c.id).where(erasure_requests.c.status.in_(OPEN_STATUSES))
+    return conn.scalar(statement.limit(1)) is not None
 
 
 def lock_open_requests(

@@ -25,9 +25,11 @@ from retention.storage.types import JSONDocument, UTCDateTime
 
 __all__ = [
     "GENESIS_HASH",
+    "audit_counts",
     "audit_events",
     "audit_head",
     "erasure_requests",
+    "job_checks",
     "job_runs",
     "lead_subjects",
     "leads",
@@ -191,6 +193,25 @@ job_runs = Table(
         "status IN ('running', 'succeeded', 'failed', 'skipped', 'interrupted')", name="status"
     ),
     Index(None, "job", "started_at"),
+)
+
+# The last idle check of each job: a run that looked and found nothing to do records no run
+# and no audit event, only this heartbeat.
+job_checks = Table(
+    "job_checks",
+    metadata,
+    Column("job", String(32), primary_key=True),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("host", String(255)),
+    Column("pid", Integer),
+)
+
+# How many events of each action the chain holds, kept by every append (storage/audit.py).
+audit_counts = Table(
+    "audit_counts",
+    metadata,
+    Column("action", String(32), primary_key=True),
+    Column("events", BigInteger, nullable=False),
 )
 
 # Facts about the store itself, e.g. the fingerprint of the subject key it was built with.
