@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, delete, func, select, update
 
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft, canonical_details, event_hash
 from retention.errors import InputError
-from retention.services.audit import parse_anchor, verify_audit_chain
+from retention.services.audit import (
+    VERIFIED_THROUGH,
+    parse_anchor,
+    verify_audit_chain,
+    verify_audit_chain_since_last,
+)
 from retention.services.purge import purge_due_leads
 from retention.storage.audit import ChainHead, append_events
+from retention.storage.meta import get_meta
 from retention.storage.schema import audit_events, audit_head
 from tests.cli_helpers import json_out, run
 from tests.conftest import audit_tampering
@@ -81,7 +89,9 @@ def test_truncation_with_a_rewritten_head_is_caught_by_the_anchor(engine: Engine
         conn.execute(delete(audit_events).where(audit_events.c.id >= (head.event_id or 0) - 1))
     _rewrite_head_to_last_event(engine)
     assert verify_audit_chain(engine).ok  # consistent on its own...
-    report = verify_audit_chain(engine, anchor=anchor)  # ...but not with what was published
+    report = verify_audit_chain(
+        engine, anchors=dict([anchor])
+    )  # ...but not with what was published
     assert (report.ok, report.first_bad_event) == (False, head.event_id)
     assert "truncated" in (report.problem or "")
 
@@ -108,7 +118,7 @@ def test_a_chain_rewritten_whole_is_caught_by_the_anchor(engine: Engine) -> None
             prev = digest
     _rewrite_head_to_last_event(engine)
     assert verify_audit_chain(engine).ok
-    report = verify_audit_chain(engine, anchor=anchor)
+    report = verify_audit_chain(engine, anchors=dict([anchor]))
     assert (report.ok, report.first_bad_event) == (False, head.event_id)
     assert "rewritten" in (report.problem or "")
 
@@ -128,7 +138,7 @@ def test_cli_verify_exit_codes_and_json(environ: dict[str, str], engine: Engine)
     ok = run(["audit", "verify", "--json", "--anchor", str(head)], environ)
     assert ok.exit_code == 0
     assert json_out(ok) == {
-        "ok": True, "events": 3, "first_bad_event": None, "problem": None,
+        "ok": True, "events": 3, "first_bad_event": None, "problem": None, "anchors": 1,
         "head": {"event_id": head.event_id, "hash": head.hash}, "error": None, "exit_code": 0,
     }  # fmt: skip
     with engine.begin() as conn, audit_tampering(conn):
@@ -155,3 +165,63 @@ def test_the_trail_refuses_updates_and_deletes(engine: Engine, change: str) -> N
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(statement)
     assert verify_audit_chain(engine).ok and len(audit_rows(engine)) == 2
+
+
+def test_a_report_column_that_disagrees_with_its_details_is_named(
+    settings: Settings, engine: Engine
+) -> None:
+    seed(settings, engine, [due_lead(n) for n in range(1, 4)])
+    purge_due_leads(settings, engine, now=NOW, run_id=None, batch_size=10)
+    second = audit_rows(engine, "lead.purged")[1].id
+    with engine.begin() as conn, audit_tampering(conn):  # the hash covers only the details
+        conn.execute(update(audit_events).where(audit_events.c.id == second).values(rule="ceiling"))
+    report = verify_audit_chain(engine)
+    assert (report.ok, report.first_bad_event) == (False, second)
+    assert "report columns" in (report.problem or "")
+
+
+def test_several_anchors_and_the_anchor_file_are_all_held(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    first, second = _events(engine, 2), _events(engine, 2)
+    anchors = tmp_path / "anchors.txt"
+    anchors.write_text(
+        f"2026-01-15T12:00:00Z purge 1 {first}\n\n2026-01-15T12:01:00Z erase - {second}\n"
+    )
+    both = run(["audit", "verify", "--anchor", str(first), "--anchor", str(second)], environ)
+    assert both.exit_code == 0 and "2 anchors held" in both.stdout
+    assert run(["audit", "verify", "--anchors", str(anchors)], environ).exit_code == 0
+    forged = f"{first.event_id}:{'ab' * 32}"
+    wrong = run(
+        ["audit", "verify", "--json", "--anchors", str(anchors), "--anchor", forged], environ
+    )
+    assert (wrong.exit_code, json_out(wrong)["error"]) == (
+        2,
+        f"--anchor: event {first.event_id} is given two different hashes",
+    )
+    anchors.write_text(anchors.read_text() + f"2026-01-15T12:02:00Z purge 2 {forged}\n")
+    tampered = run(["audit", "verify", "--anchors", str(anchors)], environ)
+    assert tampered.exit_code == 2
+    assert f"line 4: event {first.event_id} is anchored with two different hashes" in (
+        tampered.stderr
+    )
+    future = run(["audit", "verify", "--anchor", f"99:{'cd' * 32}"], environ)
+    assert future.exit_code == 1 and "anchored event 99 is missing" in future.stdout
+
+
+def test_the_check_since_the_last_walks_on_from_the_head_it_found_intact(engine: Engine) -> None:
+    _events(engine, 3)
+    assert verify_audit_chain_since_last(engine).ok  # walks 1..3 and records 3
+    head = _events(engine, 2)
+    with engine.connect() as conn:
+        assert get_meta(conn, VERIFIED_THROUGH) == f"3:{audit_rows(engine)[2].hash}"
+    later = verify_audit_chain_since_last(engine, anchors={head.event_id or 0: head.hash})
+    assert (later.ok, later.events, later.head) == (True, 5, head)
+    # An event before the recorded head altered: the walk from there does not see it, an
+    # anchor published before (the rewrite would have to change its hash) does.
+    published = {2: audit_rows(engine)[1].hash}
+    with engine.begin() as conn, audit_tampering(conn):
+        conn.execute(update(audit_events).where(audit_events.c.id == 2).values(hash="f" * 64))
+    assert verify_audit_chain_since_last(engine).ok is True  # 5 is recorded intact
+    caught = verify_audit_chain_since_last(engine, anchors=published)
+    assert (caught.ok, caught.first_bad_event) == (False, 2)

@@ -78,6 +78,9 @@ def test_due_dates_are_one_calendar_month_clamped_and_overdue_ones_are_listed(
     run(["requests", "add", "--email", "b@example.com", "--received-at", "2026-01-10"], environ)
     rows = json_out(run(["requests", "list", "--json"], environ))["requests"]
     assert [r["due_at"][:10] for r in rows] == ["2026-01-31", "2026-02-10"]
+    with freeze_time("2026-01-31T23:59:00+00:00"):  # the due day's last minute
+        on_time = json_out(run(["requests", "list", "--overdue", "--json"], environ))["requests"]
+    assert on_time == []
     with freeze_time("2026-02-01T00:00:00+00:00"):
         overdue = json_out(run(["requests", "list", "--overdue", "--json"], environ))["requests"]
     assert [r["due_at"][:10] for r in overdue] == ["2026-01-31"]

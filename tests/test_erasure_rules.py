@@ -14,17 +14,22 @@ from retention.domain.requests import due_date
 @pytest.mark.parametrize(
     ("received", "due"),
     [
-        ("2026-01-15T09:30:00", "2026-02-15T09:30:00"),
-        ("2026-01-31T23:00:00", "2026-02-28T23:00:00"),
-        ("2028-01-31T10:00:00", "2028-02-29T10:00:00"),  # leap year
-        ("2026-03-31T00:00:00", "2026-04-30T00:00:00"),
-        ("2026-12-31T12:00:00", "2027-01-31T12:00:00"),
-        ("2026-02-28T08:00:00", "2026-03-28T08:00:00"),
+        ("2026-01-15T09:30:00", "2026-02-15"),
+        ("2026-01-31T23:00:00", "2026-02-28"),
+        ("2028-01-31T10:00:00", "2028-02-29"),  # leap year
+        ("2026-03-31T00:00:00", "2026-04-30"),
+        ("2026-12-31T12:00:00", "2027-01-31"),
+        ("2026-02-28T08:00:00", "2026-03-28"),
+        ("2026-05-31T23:30:00-02:00", "2026-07-01"),  # 1 June 01:30 UTC
     ],
 )
-def test_due_is_one_calendar_month_later_clamped_to_the_month_end(received: str, due: str) -> None:
-    moment = datetime.fromisoformat(received).replace(tzinfo=UTC)
-    assert due_date(moment) == datetime.fromisoformat(due).replace(tzinfo=UTC)
+def test_due_through_the_end_of_the_day_one_calendar_month_later_clamped(
+    received: str, due: str
+) -> None:
+    moment = datetime.fromisoformat(received)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    assert due_date(moment) == datetime.fromisoformat(f"{due}T23:59:59+00:00")
 
 
 ERASED: dict[str, Any] = {

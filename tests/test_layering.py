@@ -19,6 +19,7 @@ LAYERS = {
     "retention.clock": 0,
     "retention.logcontext": 0,
     "retention.domain": 1,
+    "retention.reports": 1,
     "retention.config": 2,
     "retention": 2,
     "retention.storage": 3,

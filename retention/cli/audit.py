@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from retention.cli.app import App, pass_app
 from retention.cli.options import json_option
 from retention.cli.output import conclude, head_json
-from retention.services.audit import parse_anchor, verify_audit_chain
+from retention.errors import InputError
+from retention.services.audit import parse_anchor, read_anchor_file, verify_audit_chain
 
 __all__ = ["audit"]
 
@@ -20,15 +23,31 @@ def audit() -> None:
 @audit.command()
 @click.option(
     "--anchor",
+    "anchor_texts",
     metavar="ID:HASH",
-    help="A chain head published by an earlier run: the chain must still extend it.",
+    multiple=True,
+    help="A chain head published by an earlier run: the chain must still extend it (repeat "
+    "for several).",
 )
-@json_option("ok", "events", "head", "first_bad_event", "problem")
+@click.option(
+    "--anchors",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An anchor file (audit.anchor_file): the chain must hold every head it lists.",
+)
+@json_option("ok", "events", "head", "first_bad_event", "problem", "anchors")
 @pass_app
-def verify(app: App, anchor: str | None, as_json: bool) -> None:
-    """Walk the hash chain and name the first event that does not match (exit 1 if any)."""
-    anchored = parse_anchor(anchor) if anchor else None
-    report = verify_audit_chain(app.store(), anchor=anchored)
+def verify(
+    app: App, anchor_texts: tuple[str, ...], anchor_file: Path | None, as_json: bool
+) -> None:
+    """Walk the hash chain from its first event and name the first event that does not
+    match, or the first anchor the chain no longer holds (exit 1 if any)."""
+    anchors = read_anchor_file(anchor_file) if anchor_file is not None else {}
+    for text in anchor_texts:
+        event_id, digest = parse_anchor(text)
+        if anchors.setdefault(event_id, digest) != digest:
+            raise InputError(f"--anchor: event {event_id} is given two different hashes")
+    report = verify_audit_chain(app.store(), anchors=anchors)
     error = None if report.ok else f"audit chain broken at event {report.first_bad_event}"
     document = {
         "ok": report.ok,
@@ -36,9 +55,11 @@ def verify(app: App, anchor: str | None, as_json: bool) -> None:
         "head": head_json(report.head),
         "first_bad_event": report.first_bad_event,
         "problem": report.problem,
+        "anchors": len(anchors),
     }
     if report.ok:
-        line = f"audit chain ok: {report.events} events, head {report.head}"
+        held = f", {len(anchors)} anchor{'s' if len(anchors) != 1 else ''} held" if anchors else ""
+        line = f"audit chain ok: {report.events} events, head {report.head}{held}"
     else:
         line = (
             f"audit chain BROKEN at event {report.first_bad_event}: {report.problem} "

@@ -14,15 +14,18 @@ from sqlalchemy.exc import ArgumentError
 from retention.domain.erasure import check_erased_fields
 
 __all__ = [
+    "REPORT_FORMATS",
     "boolean",
     "cron_expression",
     "database_url",
     "field_names",
+    "folder_path",
     "long_secret",
     "number",
     "one_of",
     "optional_http_url",
     "optional_path",
+    "report_formats",
     "text",
     "time_zone",
     "whole_number",
@@ -90,6 +93,30 @@ def optional_path(value: Any) -> Path | None:
     """A file name; the empty string is none."""
     name = text(value)
     return Path(name) if name else None
+
+
+def folder_path(value: Any) -> Path:
+    """A folder name, not empty."""
+    name = text(value).strip()
+    if not name:
+        raise ValueError("must name a folder")
+    return Path(name)
+
+
+REPORT_FORMATS = ("html", "json", "csv", "text")
+
+
+def report_formats(value: Any) -> tuple[str, ...]:
+    """A non-empty list of report formats, each once."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(
+            f'must be a list of formats, e.g. ["html", "json"] ({", ".join(REPORT_FORMATS)})'
+        )
+    formats = tuple(dict.fromkeys(v.strip().lower() for v in value))
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a format: {', '.join(REPORT_FORMATS)}")
+    return formats
 
 
 def long_secret(minimum: int) -> Callable[[Any], str | None]:

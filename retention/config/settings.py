@@ -22,11 +22,13 @@ from retention.config.checks import (
     cron_expression,
     database_url,
     field_names,
+    folder_path,
     long_secret,
     number,
     one_of,
     optional_http_url,
     optional_path,
+    report_formats,
     text,
     time_zone,
     whole_number,
@@ -273,6 +275,20 @@ class AuditSettings:
         """,
         path=True,
     )
+    journal_file: Path | None = setting(
+        "",
+        optional_path,
+        """
+        The audit journal: when this names a file, every audit event (same id, content and
+        hash as in audit_events) and every suppression entry (request id, subject kind, keyed
+        hash: never a clear identifier) is appended to it as a JSON line, fsynced, at the
+        latest at the end of each run or command (one interrupted is caught up by the next).
+        After restoring the database from a backup, `retention replay --journal FILE` puts
+        back every purge, erasure and suppression entry the backup lost. Keep it on another
+        disk than the database, and back it up separately (relative to the config file).
+        """,
+        path=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,11 +322,40 @@ class ErasureJobSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportJobSettings:
+    """[jobs.report]: the compliance report of the last period, daily at 06:00 by default."""
+
+    schedule: str = setting(
+        "0 6 * * *",
+        cron_expression,
+        """
+        Each run writes the report of the `days` whole days (UTC) before the day it runs, one
+        file per format named after the period (report_2026-11-02_2026-12-01.html): a run
+        for the same period again replaces that period's files, never another period's.
+        """,
+    )
+    enabled: bool = setting(True, boolean, "")
+    folder: Path = setting(
+        "reports",
+        folder_path,
+        "Where the files go (relative to the config file; the default to the working directory).",
+        path=True,
+    )
+    formats: tuple[str, ...] = setting(
+        ["html", "json"],
+        report_formats,
+        'Any of "html" (for people), "json", "csv" (for tools) and "text".',
+    )
+    days: int = setting(30, whole_number(1, 366), "The period's length in days.")
+
+
+@dataclass(frozen=True, slots=True)
 class JobsSettings:
-    """One table per job: [jobs.purge], [jobs.erasure]."""
+    """One table per job: [jobs.purge], [jobs.erasure], [jobs.report]."""
 
     purge: PurgeJobSettings = table()
     erasure: ErasureJobSettings = table()
+    report: ReportJobSettings = table()
 
 
 @dataclass(frozen=True, slots=True)

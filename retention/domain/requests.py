@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 __all__ = [
@@ -68,10 +68,12 @@ def status_after(current: str, *, held: bool, busy: bool) -> RequestStatus:
 
 
 def due_date(received: datetime) -> datetime:
-    """One calendar month after `received`, clamped to the last day of that month (a request
-    received on 31 January is due on 28 or 29 February), at the same time of day."""
+    """The end (23:59:59 UTC) of the day one calendar month after `received`, clamped to the
+    last day of that month: a request received on 31 January is due through 28 or 29
+    February, and is not overdue at any time of its due day."""
+    received = received.astimezone(UTC)
     year, month = (
         (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
     )
     day = min(received.day, calendar.monthrange(year, month)[1])
-    return received.replace(year=year, month=month, day=day)
+    return datetime(year, month, day, 23, 59, 59, tzinfo=UTC)

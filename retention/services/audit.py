@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from retention.config import Settings
-from retention.domain.audit_chain import ChainBreak, verify_chain
+from retention.domain.audit_chain import ChainBreak, ChainCheck, verify_chain
+from retention.domain.events import facet_problem
 from retention.errors import InputError
-from retention.storage.audit import ChainHead, iter_events, read_head
+from retention.storage.audit import ChainHead, event_hashes, iter_events, read_head
 from retention.storage.engine import READ_ONLY
+from retention.storage.meta import get_meta, set_meta
 
 __all__ = [
+    "VERIFIED_THROUGH",
     "ChainReport",
     "Published",
     "current_head",
     "parse_anchor",
     "publish_head",
+    "read_anchor_file",
     "verify_audit_chain",
+    "verify_audit_chain_since_last",
 ]
 
 logger = logging.getLogger(__name__)
@@ -35,23 +43,48 @@ class ChainReport:
     problem: str | None
 
 
-def parse_anchor(text: str) -> tuple[int, str]:
-    """`ID:HASH` as published by a run."""
+def parse_anchor(text: str, *, where: str = "--anchor") -> tuple[int, str]:
+    """`ID:HASH` as published by a run; `where` names it in the error."""
     event_id, sep, digest = text.strip().partition(":")
     if not sep or not event_id.isdigit() or len(digest) != 64:
-        raise InputError(f"--anchor: expected ID:HASH (a 64-character hash), got {text!r}")
+        raise InputError(f"{where}: expected ID:HASH (a 64-character hash), got {text!r}")
     try:
         int(digest, 16)
     except ValueError:
-        raise InputError(f"--anchor: the hash of {text!r} is not hexadecimal") from None
+        raise InputError(f"{where}: the hash of {text!r} is not hexadecimal") from None
     return int(event_id), digest.lower()
 
 
-def verify_audit_chain(engine: Engine, *, anchor: tuple[int, str] | None = None) -> ChainReport:
-    """Walk the whole chain; also check it ends at the recorded head (not truncated)."""
+def read_anchor_file(path: Path) -> dict[int, str]:
+    """Every head published to an anchor file (lines `<time> <source> <run id> ID:HASH`), by
+    event id. Two lines naming one event with different hashes are an error: the file itself
+    was tampered with."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
+        raise InputError(f"--anchors {path}: cannot be read: {reason}") from None
+    anchors: dict[int, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {number}"
+        event_id, digest = parse_anchor(line.split()[-1], where=where)
+        if anchors.setdefault(event_id, digest) != digest:
+            raise InputError(f"{where}: event {event_id} is anchored with two different hashes")
+    return anchors
+
+
+def verify_audit_chain(engine: Engine, *, anchors: Mapping[int, str] | None = None) -> ChainReport:
+    """Walk the whole chain; also check it ends at the recorded head (not truncated) and
+    holds every anchor."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         recorded = read_head(conn)
-        check = verify_chain(iter_events(conn), anchor=anchor)
+        check = verify_chain(iter_events(conn), anchors=anchors, check=facet_problem)
+    return _report(check, recorded)
+
+
+def _report(check: ChainCheck, recorded: ChainHead) -> ChainReport:
     failure: ChainBreak | None = check.first_break
     if failure is None and (check.last_id, check.last_hash) != (recorded.event_id, recorded.hash):
         failure = ChainBreak(
@@ -61,9 +94,57 @@ def verify_audit_chain(engine: Engine, *, anchor: tuple[int, str] | None = None)
             "rewritten)",
         )
     walked = ChainHead(check.last_id, check.last_hash)
+    events = check.last_id or 0  # ids are the chain's positions: the events found intact
     if failure is None:
-        return ChainReport(True, check.events, walked, None, None)
-    return ChainReport(False, check.events, walked, failure.event_id, failure.problem)
+        return ChainReport(True, events, walked, None, None)
+    return ChainReport(False, events, walked, failure.event_id, failure.problem)
+
+
+# store_meta: the head up to which a walk found the chain intact (ID:HASH). A later check
+# walks on from there if that event still has that hash; the published anchors are what
+# proves the part before it was not rewritten since.
+VERIFIED_THROUGH = "audit_verified_through"
+
+
+def verify_audit_chain_since_last(
+    engine: Engine, *, anchors: Mapping[int, str] | None = None
+) -> ChainReport:
+    """The chain's state without walking it all again: the events after the last head a walk
+    found intact, the anchors by their events' stored hashes. Records the new intact head
+    (when the store lets it: a read-only role still gets the answer)."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        recorded = read_head(conn)
+        start = _verified_through(conn)
+        wanted = dict(anchors or {})
+        before = [event_id for event_id in wanted if start is not None and event_id <= start[0]]
+        found = event_hashes(conn, before)
+        for event_id in sorted(before):
+            if found.get(event_id) != wanted.pop(event_id):
+                return verify_audit_chain(engine, anchors=anchors)  # walk it all: name it
+        check = verify_chain(
+            iter_events(conn, after=start[0] if start else 0),
+            anchors=wanted,
+            check=facet_problem,
+            start=start,
+        )
+    report = _report(check, recorded)
+    if report.ok and recorded.event_id is not None:
+        try:
+            with engine.begin() as conn:
+                set_meta(conn, VERIFIED_THROUGH, str(recorded))
+        except DBAPIError as exc:
+            logger.debug("could not record the verified head: %s", exc.orig)
+    return report
+
+
+def _verified_through(conn: Connection) -> tuple[int, str] | None:
+    text = get_meta(conn, VERIFIED_THROUGH)
+    if text is None:
+        return None
+    event_id, digest = parse_anchor(text, where=VERIFIED_THROUGH)
+    if event_hashes(conn, [event_id]).get(event_id) != digest:
+        return None  # rewritten since: walk from the genesis
+    return event_id, digest
 
 
 def current_head(engine: Engine) -> ChainHead:

@@ -153,6 +153,11 @@ def _purge_batch(
                     purged_details_text(lead.category, lead.portal, lead.rule),
                     lead.lead_id,
                     run_id,
+                    None,
+                    lead.category,
+                    lead.portal,
+                    lead.rule,
+                    "purge" if lead.held else None,
                 )
                 for lead in batch
                 if not (lead.held and lead.lead_id in skips_audited)

@@ -17,6 +17,7 @@ __all__ = [
     "append_events",
     "count_events",
     "event_counts",
+    "event_hashes",
     "iter_events",
     "read_head",
 ]
@@ -24,6 +25,7 @@ __all__ = [
 _COLUMNS = (
     "id",
     "occurred_at", "action", "lead_id", "run_id", "request_id", "details", "prev_hash", "hash",
+    "category", "portal", "rule", "reason",
 )  # fmt: skip
 
 
@@ -36,6 +38,14 @@ class ChainHead:
 
     def __str__(self) -> str:
         return f"{self.event_id or 0}:{self.hash}"
+
+
+def event_hashes(conn: Connection, event_ids: Sequence[int]) -> dict[int, str]:
+    """The stored hash of each of `event_ids` that exists."""
+    rows = conn.execute(
+        select(audit_events.c.id, audit_events.c.hash).where(audit_events.c.id.in_(event_ids))
+    ).all()
+    return {int(event_id): str(digest) for event_id, digest in rows}
 
 
 def read_head(conn: Connection, *, lock: bool = False) -> ChainHead:
@@ -75,6 +85,10 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
                 event.draft.details,
                 event.prev_hash,
                 event.hash,
+                event.draft.category,
+                event.draft.portal,
+                event.draft.rule,
+                event.draft.reason,
             )
             for offset, event in enumerate(sealed)
         ],
@@ -111,10 +125,11 @@ def event_counts(conn: Connection) -> dict[str, int]:
 
 
 def iter_events(
-    conn: Connection, *, chunk: int = 10_000
+    conn: Connection, *, after: int = 0, chunk: int = 10_000
 ) -> Iterator[tuple[int, EventDraft, str, str]]:
-    """Every event in id order as (id, draft, prev_hash, hash), read in keyset chunks."""
-    last = 0
+    """Every event after event `after` in id order as (id, draft, prev_hash, hash), read in
+    keyset chunks."""
+    last = after
     while True:
         rows = conn.execute(
             select(
@@ -127,6 +142,10 @@ def iter_events(
                 audit_events.c.details,
                 audit_events.c.prev_hash,
                 audit_events.c.hash,
+                audit_events.c.category,
+                audit_events.c.portal,
+                audit_events.c.rule,
+                audit_events.c.reason,
             )
             .where(audit_events.c.id > last)
             .order_by(audit_events.c.id)
@@ -142,6 +161,10 @@ def iter_events(
                 lead_id=row.lead_id,
                 run_id=row.run_id,
                 request_id=row.request_id,
+                category=row.category,
+                portal=row.portal,
+                rule=row.rule,
+                reason=row.reason,
             )
             yield row.id, draft, row.prev_hash, row.hash
         last = rows[-1].id

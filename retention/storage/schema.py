@@ -158,6 +158,13 @@ audit_events = Table(
     Column("details", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # What the report groups by, repeated from the details of lead.purged, lead.erased and
+    # lead.hold_skipped (not hashed: `audit verify` checks they agree with the details).
+    # reason: the erasure's reason, or the job that skipped a held lead.
+    Column("category", String(20)),
+    Column("portal", String(16)),
+    Column("rule", String(8)),
+    Column("reason", String(16)),
     Index(None, "lead_id"),
     Index(None, "run_id"),
     Index(None, "action", "occurred_at"),
