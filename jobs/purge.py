@@ -44,6 +44,7 @@ def purge_job(settings: Settings, engine: Engine, **run: Unpack[PurgeJobArgs]) -
                                   dry_run, vacuum=settings.purge.vacuum)  # fmt: skip
         state["residue"] = residue
         counts = {
+            "due_at_start": result.due_at_start,  # the report's backlog over time
             "deleted": result.deleted,
             "hold_skipped": result.hold_skipped,
             "batches": result.batches,

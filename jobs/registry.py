@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from jobs.erasure import erasure_job
 from jobs.purge import purge_job
+from jobs.report import report_job
 from jobs.runner import JobRun, RunArgs
 from retention.config import Settings
 
@@ -26,4 +27,4 @@ class Job(Protocol):
     ) -> JobRun[Any]: ...
 
 
-JOBS: Mapping[str, Job] = {"purge": purge_job, "erasure": erasure_job}
+JOBS: Mapping[str, Job] = {"purge": purge_job, "erasure": erasure_job, "report": report_job}

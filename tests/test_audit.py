@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import Engine, delete, func, select, update
 
 from retention.config import Settings
 from retention.domain.audit_chain import EventDraft, canonical_details, event_hash
 from retention.errors import InputError
 from retention.services.audit import (
-    VERIFIED_THROUGH,
+    LAST_FULL_WALK,
     parse_anchor,
     verify_audit_chain,
     verify_audit_chain_since_last,
@@ -209,19 +210,31 @@ def test_several_anchors_and_the_anchor_file_are_all_held(
     assert future.exit_code == 1 and "anchored event 99 is missing" in future.stdout
 
 
-def test_the_check_since_the_last_walks_on_from_the_head_it_found_intact(engine: Engine) -> None:
+def test_the_quick_check_walks_on_from_the_last_full_walk(
+    engine: Engine, environ: dict[str, str]
+) -> None:
     _events(engine, 3)
-    assert verify_audit_chain_since_last(engine).ok  # walks 1..3 and records 3
-    head = _events(engine, 2)
+    report, walk = verify_audit_chain_since_last(engine)
+    assert (report.ok, report.events, walk) == (True, 3, None)  # no full walk yet: all of it
+    with freeze_time("2026-01-15T12:00:00Z"):
+        assert run(["audit", "verify"], environ).exit_code == 0  # a full walk, remembered
+    third = audit_rows(engine)[2].hash
     with engine.connect() as conn:
-        assert get_meta(conn, VERIFIED_THROUGH) == f"3:{audit_rows(engine)[2].hash}"
-    later = verify_audit_chain_since_last(engine, anchors={head.event_id or 0: head.hash})
-    assert (later.ok, later.events, later.head) == (True, 5, head)
-    # An event before the recorded head altered: the walk from there does not see it, an
-    # anchor published before (the rewrite would have to change its hash) does.
+        assert get_meta(conn, LAST_FULL_WALK) == f"3:{third} 2026-01-15T12:00:00Z"
+    head = _events(engine, 2)
+    report, walk = verify_audit_chain_since_last(engine, anchors={head.event_id or 0: head.hash})
+    assert (report.ok, report.events, report.head) == (True, 5, head)
+    assert walk is not None and walk.through == ChainHead(3, third)
+    # An event before the full walk's head altered: the quick check does not walk there, an
+    # anchor published before it (whose hash a rewrite would have to change) does.
     published = {2: audit_rows(engine)[1].hash}
     with engine.begin() as conn, audit_tampering(conn):
         conn.execute(update(audit_events).where(audit_events.c.id == 2).values(hash="f" * 64))
-    assert verify_audit_chain_since_last(engine).ok is True  # 5 is recorded intact
-    caught = verify_audit_chain_since_last(engine, anchors=published)
-    assert (caught.ok, caught.first_bad_event) == (False, 2)
+    assert verify_audit_chain_since_last(engine)[0].ok is True
+    caught, walk = verify_audit_chain_since_last(engine, anchors=published)
+    assert (caught.ok, caught.first_bad_event, walk) == (False, 2, None)
+    # The full walk's own event rewritten: the check starts again from the genesis.
+    with engine.begin() as conn, audit_tampering(conn):
+        conn.execute(update(audit_events).where(audit_events.c.id == 3).values(hash="e" * 64))
+    report, walk = verify_audit_chain_since_last(engine)
+    assert (report.ok, report.first_bad_event, walk) == (False, 2, None)

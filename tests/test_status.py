@@ -14,6 +14,7 @@ from jobs.purge import purge_job
 from retention.config import Settings
 from retention.services.holds import place_hold
 from retention.services.requests import add_request
+from retention.storage.engine import SCHEMA_REVISION
 from retention.storage.runs import finish_run, start_run
 from tests.cli_helpers import json_out, run
 from tests.factories import FROZEN_NOW_TEXT, NOW, due_lead, fresh_lead, seed, snapshot
@@ -45,9 +46,9 @@ def test_the_view_of_a_healthy_store(
     assert out["purge_lag_seconds"] == 90, "the held lead does not count: it stays"
     assert out["requests"] == {"pending": 1, "deferred": 0, "failed": 0, "overdue": 0}
     assert out["holds"] == {"active": 1}
-    assert out["schema"] == {"revision": "0006", "current": True}
+    assert out["schema"] == {"revision": SCHEMA_REVISION, "current": True}
     jobs = out["jobs"]
-    assert isinstance(jobs, dict) and set(jobs) == {"purge", "erasure"}
+    assert isinstance(jobs, dict) and set(jobs) == {"purge", "erasure", "report"}
     assert jobs["purge"]["last_run"] is None and jobs["purge"]["enabled"] is True
     assert jobs["purge"]["next_run"] == "2026-01-15T12:01:00+00:00"
     assert jobs["erasure"]["next_run"] == "2026-01-15T12:15:00+00:00"

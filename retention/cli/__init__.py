@@ -55,6 +55,7 @@ COMMANDS = {
     "run": "retention.cli.run:run",
     "hold": "retention.cli.hold:hold",
     "audit": "retention.cli.audit:audit",
+    "report": "retention.cli.report:report",
     "demo": "retention.cli.demo:demo",
     "status": "retention.cli.status:status",
     "scheduler": "retention.cli.scheduler:scheduler",

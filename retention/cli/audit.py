@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
+from retention import clock
 from retention.cli.app import App, pass_app
 from retention.cli.options import json_option
 from retention.cli.output import conclude, head_json
 from retention.errors import InputError
-from retention.services.audit import parse_anchor, read_anchor_file, verify_audit_chain
+from retention.services.audit import (
+    parse_anchor,
+    read_anchor_file,
+    record_full_walk,
+    verify_audit_chain,
+)
 
 __all__ = ["audit"]
 
@@ -41,13 +47,15 @@ def verify(
     app: App, anchor_texts: tuple[str, ...], anchor_file: Path | None, as_json: bool
 ) -> None:
     """Walk the hash chain from its first event and name the first event that does not
-    match, or the first anchor the chain no longer holds (exit 1 if any)."""
+    match, or the first anchor the chain no longer holds (exit 1 if any). An intact walk is
+    remembered in the store: the report's quick check walks on from its head."""
     anchors = read_anchor_file(anchor_file) if anchor_file is not None else {}
     for text in anchor_texts:
         event_id, digest = parse_anchor(text)
         if anchors.setdefault(event_id, digest) != digest:
             raise InputError(f"--anchor: event {event_id} is given two different hashes")
     report = verify_audit_chain(app.store(), anchors=anchors)
+    record_full_walk(app.store(), report, clock.utcnow())
     error = None if report.ok else f"audit chain broken at event {report.first_bad_event}"
     document = {
         "ok": report.ok,

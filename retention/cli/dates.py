@@ -7,13 +7,17 @@ from typing import Any
 
 import click
 
-__all__ = ["WHEN"]
+__all__ = ["SINCE", "WHEN"]
 
 
 class _When(click.ParamType[datetime]):
-    """YYYY-MM-DD (through the end of that day, UTC) or an ISO 8601 date-time (UTC if no zone)."""
+    """YYYY-MM-DD (through the end of that day, UTC; with `start_of_day`, from its start) or
+    an ISO 8601 date-time (UTC if no zone)."""
 
     name = "DATE"
+
+    def __init__(self, *, start_of_day: bool = False) -> None:
+        self.start_of_day = start_of_day
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -26,7 +30,8 @@ class _When(click.ParamType[datetime]):
         except ValueError:
             pass
         else:
-            return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start if self.start_of_day else start + timedelta(days=1)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
@@ -35,3 +40,4 @@ class _When(click.ParamType[datetime]):
 
 
 WHEN = _When()
+SINCE = _When(start_of_day=True)

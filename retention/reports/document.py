@@ -81,7 +81,7 @@ def report_document(report: Report) -> dict[str, Any]:
                     "max_due_at_start": row.max_due_at_start,
                 }
                 for row in backlog.history
-            ],  # fmt: skip
+            ],
         },
         "legal_holds": {
             "active": holds.active,
@@ -114,6 +114,8 @@ def report_document(report: Report) -> dict[str, Any]:
             "anchor": chain.anchor,
             "anchor_ok": chain.anchor_ok,
             "anchor_problem": chain.anchor_problem,
+            "walked_in_full_through": chain.walked_in_full_through,
+            "walked_in_full_at": utc(chain.walked_in_full_at),
         },
         "policy": {
             "ceiling_years": policy.ceiling_years,

@@ -167,6 +167,10 @@ class AuditChainState:
     anchor: str | None  # the newest head of audit.anchor_file, checked against the chain
     anchor_ok: bool | None  # None: no anchor file, or the walk stopped before the anchor
     anchor_problem: str | None = None  # the anchor file could not be read, or was tampered
+    # The walk of the whole chain this state builds on (events after it were walked now);
+    # None: there was none (or it no longer holds), and the whole chain was walked now.
+    walked_in_full_through: int | None = None
+    walked_in_full_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,8 +106,10 @@ def render_text(report: Report) -> str:
 
     out += ["", "Job runs"]
     for runs in report.runs:
-        figures = _pairs((("succeeded", runs.succeeded), ("failed", runs.failed),
-                          ("skipped", runs.skipped), ("interrupted", runs.interrupted)))  # fmt: skip
+        figures = _pairs(
+            (("succeeded", runs.succeeded), ("failed", runs.failed), ("skipped", runs.skipped),
+             ("interrupted", runs.interrupted))
+        )  # fmt: skip
         success = utc(runs.last_success) or "never"
         out += [_line(runs.job, f"{_n(runs.runs)} runs: {figures}; last success {success}")]
 
@@ -118,6 +120,14 @@ def render_text(report: Report) -> str:
         state = f"BROKEN at event {chain.first_bad_event}: {chain.problem}"
     out += [_line("state", state)]
     out += [_line("head", f"{chain.head_event_id or 0}:{chain.head_hash}")]
+    at, through = chain.walked_in_full_at, chain.walked_in_full_through
+    if at is None or (at == report.generated_at and through == chain.head_event_id):
+        walked = "in full, now"
+    elif through == chain.head_event_id:
+        walked = f"in full at {utc(at)}; no event since"
+    else:
+        walked = f"in full through event {through} at {utc(at)}, on from there now"
+    out += [_line("walked", walked)]
     if chain.anchor_problem is not None:
         out += [_line("anchor", f"PROBLEM: {chain.anchor_problem}")]
     elif chain.anchor is not None:

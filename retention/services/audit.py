@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -20,13 +20,15 @@ from retention.storage.engine import READ_ONLY
 from retention.storage.meta import get_meta, set_meta
 
 __all__ = [
-    "VERIFIED_THROUGH",
+    "LAST_FULL_WALK",
     "ChainReport",
+    "FullWalk",
     "Published",
     "current_head",
     "parse_anchor",
     "publish_head",
     "read_anchor_file",
+    "record_full_walk",
     "verify_audit_chain",
     "verify_audit_chain_since_last",
 ]
@@ -100,51 +102,70 @@ def _report(check: ChainCheck, recorded: ChainHead) -> ChainReport:
     return ChainReport(False, events, walked, failure.event_id, failure.problem)
 
 
-# store_meta: the head up to which a walk found the chain intact (ID:HASH). A later check
-# walks on from there if that event still has that hash; the published anchors are what
-# proves the part before it was not rewritten since.
-VERIFIED_THROUGH = "audit_verified_through"
+# store_meta: the head the last full walk found the chain intact up to, and when (`ID:HASH
+# TIME`). A quick check (the report) walks on from there if that event still has that hash;
+# the published anchors are what proves the part before it was not rewritten since.
+LAST_FULL_WALK = "audit_last_full_walk"
+
+
+@dataclass(frozen=True, slots=True)
+class FullWalk:
+    """The last walk of the whole chain that found it intact."""
+
+    through: ChainHead
+    at: datetime
+
+
+def record_full_walk(engine: Engine, report: ChainReport, when: datetime) -> None:
+    """Remember an intact full walk's head, when the store lets us (a read-only role still
+    got its answer)."""
+    if not report.ok or report.head.event_id is None:
+        return
+    try:
+        with engine.begin() as conn:
+            set_meta(conn, LAST_FULL_WALK, f"{report.head} {when:%Y-%m-%dT%H:%M:%SZ}")
+    except DBAPIError as exc:
+        logger.debug("could not record the chain's full walk: %s", exc.orig)
 
 
 def verify_audit_chain_since_last(
     engine: Engine, *, anchors: Mapping[int, str] | None = None
-) -> ChainReport:
-    """The chain's state without walking it all again: the events after the last head a walk
-    found intact, the anchors by their events' stored hashes. Records the new intact head
-    (when the store lets it: a read-only role still gets the answer)."""
+) -> tuple[ChainReport, FullWalk | None]:
+    """The chain's state without walking it all again: the events after the head the last
+    full walk found intact (all of them if there was none, or that event changed since),
+    the anchors before it by their events' stored hashes. Reads only. Returns the state
+    and the full walk it builds on."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         recorded = read_head(conn)
-        start = _verified_through(conn)
+        walk = _last_full_walk(conn)
+        start = (walk.through.event_id or 0, walk.through.hash) if walk else None
         wanted = dict(anchors or {})
         before = [event_id for event_id in wanted if start is not None and event_id <= start[0]]
         found = event_hashes(conn, before)
-        for event_id in sorted(before):
-            if found.get(event_id) != wanted.pop(event_id):
-                return verify_audit_chain(engine, anchors=anchors)  # walk it all: name it
+        if any(found.get(event_id) != wanted[event_id] for event_id in before):
+            walk = start = None  # an anchor no longer holds: walk it all, to name the event
+        else:
+            for event_id in before:
+                del wanted[event_id]
         check = verify_chain(
             iter_events(conn, after=start[0] if start else 0),
-            anchors=wanted,
+            anchors=wanted if start else anchors,
             check=facet_problem,
             start=start,
         )
-    report = _report(check, recorded)
-    if report.ok and recorded.event_id is not None:
-        try:
-            with engine.begin() as conn:
-                set_meta(conn, VERIFIED_THROUGH, str(recorded))
-        except DBAPIError as exc:
-            logger.debug("could not record the verified head: %s", exc.orig)
-    return report
+    return _report(check, recorded), walk
 
 
-def _verified_through(conn: Connection) -> tuple[int, str] | None:
-    text = get_meta(conn, VERIFIED_THROUGH)
-    if text is None:
+def _last_full_walk(conn: Connection) -> FullWalk | None:
+    text = get_meta(conn, LAST_FULL_WALK)
+    if not text:
         return None
-    event_id, digest = parse_anchor(text, where=VERIFIED_THROUGH)
+    head_text, _, when = text.partition(" ")
+    event_id, digest = parse_anchor(head_text, where=LAST_FULL_WALK)
     if event_hashes(conn, [event_id]).get(event_id) != digest:
         return None  # rewritten since: walk from the genesis
-    return event_id, digest
+    at = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return FullWalk(ChainHead(event_id, digest), at)
 
 
 def current_head(engine: Engine) -> ChainHead:

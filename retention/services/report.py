@@ -42,7 +42,13 @@ from retention.reports.model import (
     Purged,
     Report,
 )
-from retention.services.audit import read_anchor_file, verify_audit_chain_since_last
+from retention.services.audit import (
+    FullWalk,
+    read_anchor_file,
+    record_full_walk,
+    verify_audit_chain,
+    verify_audit_chain_since_last,
+)
 from retention.services.policy import policy_of
 from retention.storage import report_queries as q
 from retention.storage.due_leads import count_due, oldest_due
@@ -80,10 +86,21 @@ def last_whole_days(now: datetime, days: int) -> Period:
 
 
 def build_report(
-    settings: Settings, engine: Engine, period: Period, *, now: datetime, jobs: Sequence[str]
+    settings: Settings,
+    engine: Engine,
+    period: Period,
+    *,
+    now: datetime,
+    jobs: Sequence[str],
+    walk_in_full: bool = False,
+    record: bool = False,
 ) -> Report:
     """The report of `period` as of `now` (the state figures: backlog, open requests,
-    active holds); `jobs` are the registry's, listed even when they never ran."""
+    active holds); `jobs` are the registry's, listed even when they never ran.
+
+    The audit chain is walked from the head of its last full walk (`audit verify`, the
+    report job), or, with `walk_in_full`, from its first event, which `record` then
+    remembers (the report job, not in a dry run)."""
     with engine.connect().execution_options(**READ_ONLY) as conn:
         purged = _purged(conn, period)
         erased = _erased(conn, period)
@@ -100,7 +117,7 @@ def build_report(
         backlog=backlog,
         legal_holds=holds,
         runs=runs,
-        audit_chain=_audit_chain(settings, engine),
+        audit_chain=_audit_chain(settings, engine, now, walk_in_full=walk_in_full, record=record),
         policy=policy_in_force(settings),
     )
 
@@ -229,7 +246,9 @@ def _runs(
     )
 
 
-def _audit_chain(settings: Settings, engine: Engine) -> AuditChainState:
+def _audit_chain(
+    settings: Settings, engine: Engine, now: datetime, *, walk_in_full: bool, record: bool
+) -> AuditChainState:
     """The chain's state, and the newest head of the anchor file checked against it."""
     anchors: dict[int, str] = {}
     anchor_problem = None
@@ -243,7 +262,14 @@ def _audit_chain(settings: Settings, engine: Engine) -> AuditChainState:
             if published:
                 newest = max(published)
                 anchors = {newest: published[newest]}
-    report = verify_audit_chain_since_last(engine, anchors=anchors)
+    walk: FullWalk | None
+    if walk_in_full:
+        report = verify_audit_chain(engine, anchors=anchors)
+        walk = FullWalk(report.head, now) if report.ok else None
+        if record:
+            record_full_walk(engine, report, now)
+    else:
+        report, walk = verify_audit_chain_since_last(engine, anchors=anchors)
     anchor = next((f"{event_id}:{digest}" for event_id, digest in anchors.items()), None)
     anchor_ok: bool | None = None
     if anchor_problem is not None:
@@ -263,6 +289,8 @@ def _audit_chain(settings: Settings, engine: Engine) -> AuditChainState:
         anchor=anchor,
         anchor_ok=anchor_ok,
         anchor_problem=anchor_problem,
+        walked_in_full_through=walk.through.event_id if walk else None,
+        walked_in_full_at=walk.at if walk else None,
     )
 
 
