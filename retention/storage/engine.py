@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # Every migration in retention/migrations/versions, oldest first; the last is the newest
 # (tests/test_migrations.py checks both).
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 SCHEMA_REVISION = KNOWN_REVISIONS[-1]
 
 __all__ = [

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from retention.domain.audit_chain import GENESIS_HASH
@@ -142,6 +143,8 @@ legal_holds = Table(
     Index(None, "subject_hash"),
 )
 
+_NAMES_A_REQUEST = text("request_id IS NOT NULL")
+
 # Ids are the chain's positions, assigned by the writer that holds the head (head + 1, ...):
 # two writers extending the same head would collide on the primary key, so the chain cannot
 # fork, and every index of the table grows at its right edge.
@@ -168,6 +171,8 @@ audit_events = Table(
     Index(None, "lead_id"),
     Index(None, "run_id"),
     Index(None, "action", "occurred_at"),
+    # A request's events (`requests show`); partial: most events (the purge's) name none.
+    Index(None, "request_id", postgresql_where=_NAMES_A_REQUEST, sqlite_where=_NAMES_A_REQUEST),
 )
 
 # The chain head: one row, locked by every transaction that appends events, so concurrent
