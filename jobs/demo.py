@@ -1,20 +1,33 @@
-"""`retention demo`: build a store of synthetic leads, place holds, run the purge, then queue
-erasure requests and run the erasure job."""
+"""`retention demo`: a month of the tool at work on a store of synthetic leads, in a few
+seconds, ending with the compliance report.
+
+The store's leads arrived over four years. Then a month is played on a moved clock
+(retention.clock.simulated): on its first day two legal holds, and a first purge that the
+blast-radius guard stops (an old store) and the operator forces; every day the purge and the
+erasure jobs, as the scheduler runs them; erasure requests arrive over the month (one for a
+seeker under a hold, who stays deferred), and a new lead of an erased seeker is stored
+erased. On the last day a request that came by post forty days ago is typed in: overdue.
+Then the report of the month: printed as text, written as HTML.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
+from typing import Unpack
 
 from sqlalchemy import Engine
 
 from jobs.erasure import ErasureRun, erasure_job
 from jobs.purge import PurgeRun, purge_job
+from jobs.registry import JOBS
 from retention import clock
 from retention.config import Settings
 from retention.errors import GuardError
-from retention.services.audit import ChainReport, verify_audit_chain
+from retention.reports.model import Report
+from retention.services.audit import ChainReport, record_full_walk, verify_audit_chain
 from retention.services.demo import (
     HELD_DEMO_LEADS,
     build_demo_store,
@@ -25,11 +38,16 @@ from retention.services.demo import (
 from retention.services.holds import place_hold
 from retention.services.importing import import_leads
 from retention.services.lead_sources import SourceRecord
+from retention.services.report import build_report, default_period
+from retention.services.report_files import write_atomically
 from retention.services.requests import add_request
 from retention.services.store_summary import summarize_store
+from retention.services.subjects import SubjectArgs
 from retention.storage.leads import LeadCounts
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DEMO_DAYS", "DemoReport", "demo_report_path", "run_demo"]
+
+DEMO_DAYS = 28  # the month played, inside the report's 30 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,67 +57,129 @@ class DemoReport:
     path: Path
     before: LeadCounts
     guard_refusal: str | None
-    purge: PurgeRun
-    erasure: ErasureRun
+    first_purge: PurgeRun  # the forced catch-up of the first day
+    purged_daily: int  # leads the daily purges deleted after it
+    erasure_runs: tuple[ErasureRun, ...]  # the runs that did something
     suppressed_on_import: int
     after: LeadCounts  # at the end
     chain: ChainReport
+    report: Report
+    html: Path
+
+
+def demo_report_path(path: Path) -> Path:
+    """Where the demo writes its HTML report: beside the demo store."""
+    return path.with_name(f"{path.stem}-report.html")
 
 
 def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport:
     now = clock.utcnow()
-    store = build_demo_store(settings, path, now=now, leads=leads)
-    engine = store.engine
+    first_day = (now - timedelta(days=DEMO_DAYS)).replace(hour=6, minute=0, second=0)
+    store = build_demo_store(settings, path, now=first_day, leads=leads)
+    engine, demo_settings = store.engine, store.settings
     try:
-        # Two holds on leads past their TTL: one on a lead, one on a seeker's email.
-        place_hold(
-            store.settings, engine, reason="demo: litigation", now=now, lead_id="demo-000003"
-        )
-        place_hold(
-            store.settings, engine, reason="demo: complaint under review", now=now,
-            email="Demo.Seeker.7@example.com",
-        )  # fmt: skip
-        before = summarize_store(engine)
-        refusal = None
-        try:
-            run = purge_job(store.settings, engine)
-        except GuardError as refused:
-            # A first run on a store this old deletes a large share: the guard stops it, and
-            # the operator, having checked, runs it again with --force.
-            refusal = str(refused)
-            run = purge_job(store.settings, engine, force=True)
-        erasure, suppressed = _erasures(store.settings, engine, now)
-        after = summarize_store(engine)  # at the end: the lead imported last counts too
+        with clock.simulated(first_day):
+            before = summarize_store(engine)
+            refusal, first_purge = _first_day(demo_settings, engine)
+        month = _Month(demo_settings, engine)
+        for day in range(1, DEMO_DAYS + 1):
+            # The last day's runs now: the scheduler's purge leaves no backlog behind.
+            with clock.simulated(first_day + timedelta(days=day) if day < DEMO_DAYS else now):
+                month.play(day)
+        with clock.simulated(now):
+            # A request that came by post forty days ago, typed in today: overdue.
+            survivor = month.survivors[2]
+            add_request(demo_settings, engine, now=clock.utcnow(), reference="demo-letter",
+                        received_at=now - timedelta(days=40),
+                        email=f"demo.seeker.{survivor}@example.com")  # fmt: skip
+        now = clock.utcnow()
+        chain = verify_audit_chain(engine)
+        record_full_walk(engine, chain, now)  # as the report job would have
+        report = build_report(demo_settings, engine, default_period(now, since=None, until=None),
+                              now=now, jobs=tuple(JOBS))  # fmt: skip
+        html = demo_report_path(path)
+        from retention.reports.formats import RENDERERS
+
+        write_atomically(html, RENDERERS["html"](report))
         return DemoReport(
             path=path,
             before=before,
             guard_refusal=refusal,
-            purge=run,
-            erasure=erasure,
-            suppressed_on_import=suppressed,
-            after=after,
-            chain=verify_audit_chain(engine),
+            first_purge=first_purge,
+            purged_daily=month.purged,
+            erasure_runs=tuple(month.erasures),
+            suppressed_on_import=month.suppressed,
+            after=summarize_store(engine),
+            chain=chain,
+            report=report,
+            html=html,
         )
     finally:
         engine.dispose()
 
 
-def _erasures(settings: Settings, engine: Engine, now: datetime) -> tuple[ErasureRun, int]:
-    """Seekers ask for erasure: two by email and phone number, one with no leads, and the
-    held seeker (deferred). The erasure job carries them out; then a new lead of an erased
-    seeker arrives and is stored erased."""
-    survivors = [int(i.split("-")[1]) for i in surviving_demo_leads(engine, limit=4)]
-    first, second = [n for n in survivors if n not in HELD_DEMO_LEADS][:2]
-    add_request(settings, engine, now=now, email=f" Demo.Seeker.{first}@EXAMPLE.com",
-                reference="demo-ticket-1")  # fmt: skip
-    number = demo_phone_number(engine, second)
-    add_request(settings, engine, now=now, phone=number, reference="demo-ticket-2")
-    add_request(settings, engine, now=now, email="never.seen@example.com")
-    add_request(settings, engine, now=now, email="demo.seeker.7@example.com")  # held
-    run = erasure_job(settings, engine)
-    later = next(synthetic_leads(now, 1))
-    later["metadata"]["leadId"] = "demo-later-000001"
-    later["metadata"]["ingestionDate"] = int(now.timestamp()) - 60
-    later["contactRequest"]["email"] = f"demo.seeker.{first}@example.com"
-    imported = import_leads(settings, engine, [SourceRecord("demo", "later", value=later)], now=now)
-    return run, imported.erased_on_import
+def _first_day(settings: Settings, engine: Engine) -> tuple[str | None, PurgeRun]:
+    """Two holds on leads past their TTL (one on a lead, one on a seeker's email), then the
+    first purge: the guard stops it, the operator, having checked, forces it."""
+    now = clock.utcnow()
+    place_hold(settings, engine, reason="demo: litigation", now=now, lead_id="demo-000003")
+    place_hold(settings, engine, reason="demo: complaint under review", now=now,
+               email="Demo.Seeker.7@example.com")  # fmt: skip
+    try:
+        return None, purge_job(settings, engine)
+    except GuardError as refused:
+        return str(refused), purge_job(settings, engine, force=True)
+
+
+class _Month:
+    """The days after the first: what arrives, then the jobs as the scheduler runs them."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
+        self.survivors = [
+            int(lead_id.split("-")[1])
+            for lead_id in surviving_demo_leads(engine, limit=8)
+            if int(lead_id.split("-")[1]) not in HELD_DEMO_LEADS
+        ]
+        self.purged = 0
+        self.suppressed = 0
+        self.erasures: list[ErasureRun] = []
+        first, second = self.survivors[:2]
+        self._arrivals: dict[int, Callable[[], None]] = {
+            2: lambda: self._request(
+                email=f" Demo.Seeker.{first}@EXAMPLE.com", reference="demo-ticket-1"
+            ),
+            5: lambda: self._request(
+                phone=demo_phone_number(engine, second), reference="demo-ticket-2"
+            ),
+            9: lambda: self._request(email="never.seen@example.com"),
+            12: lambda: self._request(email="demo.seeker.7@example.com"),  # held: deferred
+            20: lambda: self._later_lead(first),
+        }
+
+    def play(self, day: int) -> None:
+        arrival = self._arrivals.get(day)
+        if arrival is not None:
+            arrival()
+        purge = purge_job(self.settings, self.engine, check_first=True)
+        if purge.result is not None:
+            self.purged += purge.result.deleted
+        erasure = erasure_job(self.settings, self.engine, check_first=True)
+        if erasure.outcome.status != "idle":
+            self.erasures.append(erasure)
+
+    def _request(self, reference: str | None = None, **subject: Unpack[SubjectArgs]) -> None:
+        add_request(self.settings, self.engine, now=clock.utcnow(), reference=reference,
+                    **subject)  # fmt: skip
+
+    def _later_lead(self, erased: int) -> None:
+        """A new lead of a seeker erased earlier in the month: stored erased."""
+        now = clock.utcnow()
+        later = next(synthetic_leads(now, 1))
+        later["metadata"]["leadId"] = "demo-later-000001"
+        later["metadata"]["ingestionDate"] = int(now.timestamp()) - 60
+        later["contactRequest"]["email"] = f"demo.seeker.{erased}@example.com"
+        record = SourceRecord("demo", "later", value=later)
+        self.suppressed += import_leads(
+            self.settings, self.engine, [record], now=now
+        ).erased_on_import

@@ -109,20 +109,27 @@ def test_traceback_flag_reraises(tmp_path: Path) -> None:
         run(["--traceback", "--database-url", url, "import", "-"], {})
 
 
-def test_demo_builds_a_store_purges_and_erases(tmp_path: Path) -> None:
+def test_demo_plays_a_month_and_writes_the_report(tmp_path: Path) -> None:
     path = tmp_path / "demo.db"
     first = run(["demo", "--path", str(path), "--json"], {})
     assert first.exit_code == 0, first.output
     out = json_out(first)
     assert out["leads_before"] == 5000 and out["guard_refused_first_run"] is True
-    assert out["deleted"] > 1000
-    # The store at the end: the purge's survivors and the erased seeker's lead imported last.
-    assert out["leads_after"] == out["leads_before"] - out["deleted"] + 1
+    assert out["deleted"] > 1000 and out["purged_daily"] > 0
+    # The store at the end: the purges' survivors and the erased seeker's lead imported later.
+    assert out["leads_after"] == out["leads_before"] - out["deleted"] - out["purged_daily"] + 1
     assert out["by_rule"]["ceiling"] > 0 and out["hold_skipped"] == 2
     assert out["audit_chain_ok"] is True
-    assert out["erasure"]["status"] == "succeeded" and out["erasure"]["leads_erased"] == 2
-    assert (out["erasure"]["completed"], out["erasure"]["deferred"]) == (3, 1)
+    erasure = out["erasure"]
+    assert (erasure["completed"], erasure["leads_erased"]) == (3, 2)
+    assert (erasure["deferred_now"], erasure["overdue_now"]) == (1, 1)
     assert out["erased_on_import"] == 1
+    html = tmp_path / "demo-report.html"
+    assert out["report_html"] == str(html) and "<svg" in html.read_text()
+    told = run(["demo", "--path", str(path), "--leads", "300"], {})
+    assert told.exit_code == 0
+    assert "\nCompliance report: " in told.stdout and "\nPolicy in force\n" in told.stdout
+    assert told.stdout.rstrip().splitlines()[-2] == f"HTML report written to {html}"
     again = run(["demo", "--path", str(path), "--json", "--leads", "100"], {})
     assert json_out(again)["leads_before"] == 100  # rebuilt from scratch
     other = tmp_path / "real.db"

@@ -324,3 +324,18 @@ def test_the_scheduler_runs_the_report_daily(settings: Settings) -> None:
     triggers = enabled_triggers(settings)
     assert "report" in triggers
     assert str(triggers["report"]).startswith("cron[") and "hour='6'" in str(triggers["report"])
+
+
+def test_run_report_prints_its_keys_when_the_database_is_down(
+    environ: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    env = {**environ, "RETENTION_JOBS_REPORT_FOLDER": str(tmp_path)}
+    ok = json_out(run(["run", "report", "--json"], env))
+    down = run(
+        ["run", "report", "--json"],
+        {**env, "RETENTION_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+    )
+    assert down.exit_code == 3
+    failure = json_out(down)
+    assert set(failure) == set(ok) and failure["exit_code"] == 3
+    assert {k for k, v in failure.items() if v is not None} == {"error", "exit_code"}
