@@ -18,6 +18,7 @@ from retention.errors import InputError
 from retention.storage.audit import ChainHead, event_hashes, iter_events, read_head
 from retention.storage.engine import READ_ONLY
 from retention.storage.meta import get_meta, set_meta
+from retention.storage.snapshot import read_snapshot
 
 __all__ = [
     "LAST_FULL_WALK",
@@ -80,7 +81,7 @@ def read_anchor_file(path: Path) -> dict[int, str]:
 def verify_audit_chain(engine: Engine, *, anchors: Mapping[int, str] | None = None) -> ChainReport:
     """Walk the whole chain; also check it ends at the recorded head (not truncated) and
     holds every anchor."""
-    with engine.connect().execution_options(**READ_ONLY) as conn:
+    with read_snapshot(engine) as conn:
         recorded = read_head(conn)
         check = verify_chain(iter_events(conn), anchors=anchors, check=facet_problem)
     return _report(check, recorded)
@@ -135,7 +136,7 @@ def verify_audit_chain_since_last(
     full walk found intact (all of them if there was none, or that event changed since),
     the anchors before it by their events' stored hashes. Reads only. Returns the state
     and the full walk it builds on."""
-    with engine.connect().execution_options(**READ_ONLY) as conn:
+    with read_snapshot(engine) as conn:
         recorded = read_head(conn)
         walk = _last_full_walk(conn)
         start = (walk.through.event_id or 0, walk.through.hash) if walk else None

@@ -1,6 +1,6 @@
 """The compliance report (SPEC section 7): its figures for a period, from aggregate queries.
 
-One read-only transaction for the figures (they agree with each other), then the audit
+One read-only snapshot for the figures (they agree with each other), then the audit
 chain's state (services/audit: the events since the last check walked, the newest anchor
 looked up). Deterministic: the same store and clock give the same Report.
 """
@@ -52,9 +52,9 @@ from retention.services.audit import (
 from retention.services.policy import policy_of
 from retention.storage import report_queries as q
 from retention.storage.due_leads import count_due, oldest_due
-from retention.storage.engine import READ_ONLY
 from retention.storage.holds import active_holds_exist
 from retention.storage.requests import open_request_counts
+from retention.storage.snapshot import read_snapshot
 
 __all__ = ["DEFAULT_DAYS", "build_report", "default_period", "last_whole_days", "policy_in_force"]
 
@@ -101,7 +101,7 @@ def build_report(
     The audit chain is walked from the head of its last full walk (`audit verify`, the
     report job), or, with `walk_in_full`, from its first event, which `record` then
     remembers (the report job, not in a dry run)."""
-    with engine.connect().execution_options(**READ_ONLY) as conn:
+    with read_snapshot(engine) as conn:
         purged = _purged(conn, period)
         erased = _erased(conn, period)
         requests = _requests(conn, period, now)

@@ -36,10 +36,10 @@ from retention.storage.request_events import (
     CoveringHold,
     StoredEvent,
     holds_covering,
-    read_snapshot,
     request_events,
 )
 from retention.storage.requests import RequestRow, list_requests
+from retention.storage.snapshot import read_snapshot
 
 __all__ = [
     "Deferral",

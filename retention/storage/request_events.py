@@ -1,5 +1,5 @@
 """What `requests show` reads about one erasure request: its audit events, the legal holds on
-the leads it left held, and one consistent read-only snapshot to read them in.
+the leads it left held (read in one snapshot: storage/snapshot.py).
 
 Every query goes through an index: the events by `request_id` (migration 0008), the holds by
 lead id and by subject hash, a lead's subjects by the primary key of lead_subjects. A request
@@ -8,24 +8,20 @@ names few leads, so each answer is small; nothing here scans audit_events.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, and_, select, union_all
+from sqlalchemy import Connection, and_, select, union_all
 
 from retention.domain.audit_chain import EventDraft
 from retention.storage.dialect import chunks
-from retention.storage.engine import READ_ONLY
 from retention.storage.schema import audit_events, lead_subjects, legal_holds
 
 __all__ = [
     "CoveringHold",
     "StoredEvent",
     "holds_covering",
-    "read_snapshot",
     "request_events",
 ]
 
@@ -129,34 +125,3 @@ def holds_covering(
         )
         found += [CoveringHold(None, *row) for row in rows]
     return sorted(found, key=lambda hold: (hold.hold_id, hold.lead_id or ""))
-
-
-class PostgresSnapshot:
-    """REPEATABLE READ, READ ONLY: every statement of the transaction sees the same
-    committed state, and the transaction can write nothing (SQLAlchemy sets both on the
-    connection, and puts them back when it returns to the pool)."""
-
-    options: ClassVar[dict[str, Any]] = {
-        "isolation_level": "REPEATABLE READ",
-        "postgresql_readonly": True,
-    }
-
-
-class SQLiteSnapshot:
-    """A read transaction (BEGIN, not IMMEDIATE: READ_ONLY) sees one state of the WAL from
-    its first read to its end, and takes no write lock."""
-
-    options: ClassVar[dict[str, Any]] = {}
-
-
-@contextmanager
-def read_snapshot(engine: Engine) -> Iterator[Connection]:
-    """One read-only transaction over one consistent state of the store, rolled back at the
-    end (it changed nothing)."""
-    snapshot = PostgresSnapshot if engine.dialect.name == "postgresql" else SQLiteSnapshot
-    with (
-        engine.connect().execution_options(**READ_ONLY, **snapshot.options) as conn,
-        conn.begin() as started,
-    ):
-        yield conn
-        started.rollback()
