@@ -175,7 +175,7 @@ def test_every_figure_of_the_period(reported: dict[str, str], engine: Engine) ->
 
 
 def test_the_same_store_and_clock_give_the_same_bytes(reported: dict[str, str]) -> None:
-    for fmt in ("json", "csv", "text"):
+    for fmt in ("json", "csv", "text", "html"):
         assert _report(reported, fmt) == _report(reported, fmt)
 
 
@@ -189,7 +189,7 @@ def _personal_values() -> Iterator[str]:
 
 
 def test_no_format_holds_personal_data(reported: dict[str, str]) -> None:
-    rendered = "\n".join(_report(reported, fmt) for fmt in ("json", "csv", "text"))
+    rendered = "\n".join(_report(reported, fmt) for fmt in ("json", "csv", "text", "html"))
     for value in _personal_values():
         assert value not in rendered
 
