@@ -6,8 +6,8 @@ from typing import Any
 
 from jobs.erasure import ErasureRun, erasure_job
 from retention.cli.app import App
-from retention.cli.output import conclude, head_json
-from retention.cli.runs import run_exit, run_with_signals
+from retention.cli.output import head_json
+from retention.cli.runs import run_job_command
 from retention.services.erasure_outcomes import COUNTS
 
 __all__ = ["ERASURE_KEYS", "run_erasure"]
@@ -19,23 +19,9 @@ ERASURE_KEYS = (
 
 
 def run_erasure(app: App, *, dry_run: bool, as_json: bool, check_first: bool = False) -> None:
-    engine = app.store()
-    run: ErasureRun = run_with_signals(
-        lambda observer, should_stop: erasure_job(
-            app.settings,
-            engine,
-            dry_run=dry_run,
-            observer=observer,
-            should_stop=should_stop,
-            check_first=check_first,
-        ),
-        as_json=as_json,
-        settings=app.settings,
-        engine=engine,
+    run_job_command(
+        app, erasure_job, _render, as_json=as_json, dry_run=dry_run, check_first=check_first
     )
-    code, error = run_exit(run)
-    document, lines = _render(run)
-    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)
 
 
 def _render(run: ErasureRun) -> tuple[dict[str, Any], list[str]]:

@@ -9,8 +9,8 @@ import click
 from jobs.purge import PurgeRun, purge_job
 from retention.cli.app import App, pass_app
 from retention.cli.options import dry_run_option, json_option
-from retention.cli.output import conclude, head_json
-from retention.cli.runs import run_exit, run_with_signals
+from retention.cli.output import head_json
+from retention.cli.runs import run_job_command
 
 __all__ = ["PURGE_KEYS", "purge", "run_purge"]
 
@@ -30,17 +30,10 @@ def run_purge(
     limit: int | None = None,
     check_first: bool = False,
 ) -> None:
-    engine = app.store()
-    run: PurgeRun = run_with_signals(
-        lambda observer, should_stop: purge_job(
-            app.settings, engine, dry_run=dry_run, force=force, batch_size=batch_size,
-            limit=limit, observer=observer, should_stop=should_stop, check_first=check_first,
-        ),
-        as_json=as_json, settings=app.settings, engine=engine,
+    run_job_command(
+        app, purge_job, _render, as_json=as_json, dry_run=dry_run, force=force,
+        batch_size=batch_size, limit=limit, check_first=check_first,
     )  # fmt: skip
-    code, error = run_exit(run)
-    document, lines = _render(run)
-    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)
 
 
 def _render(run: PurgeRun) -> tuple[dict[str, Any], list[str]]:

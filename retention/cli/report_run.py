@@ -6,8 +6,8 @@ from typing import Any
 
 from jobs.report import ReportRun, report_job
 from retention.cli.app import App
-from retention.cli.output import conclude, head_json
-from retention.cli.runs import run_exit, run_with_signals
+from retention.cli.output import head_json
+from retention.cli.runs import run_job_command
 
 __all__ = ["REPORT_KEYS", "run_report"]
 
@@ -16,18 +16,7 @@ REPORT_KEYS = ("run_id", "status", "dry_run", "period", "files", "audit_chain_ok
 
 def run_report(app: App, *, dry_run: bool, as_json: bool, check_first: bool = False) -> None:
     """The report job has no idle check: it always writes its period's report."""
-    engine = app.store()
-    run: ReportRun = run_with_signals(
-        lambda observer, should_stop: report_job(
-            app.settings, engine, dry_run=dry_run, observer=observer, should_stop=should_stop
-        ),
-        as_json=as_json,
-        settings=app.settings,
-        engine=engine,
-    )
-    code, error = run_exit(run)
-    document, lines = _render(run)
-    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)
+    run_job_command(app, report_job, _render, as_json=as_json, dry_run=dry_run)
 
 
 def _render(run: ReportRun) -> tuple[dict[str, Any], list[str]]:

@@ -13,10 +13,12 @@ from sqlalchemy import Engine
 from jobs.metrics import MetricsObserver
 from jobs.runner import JobRun
 from jobs.signals import stop_requested_on_signals
+from retention.cli.app import App
+from retention.cli.output import conclude
 from retention.config import Settings
 from retention.services.observer import BatchStats, Observers, RunObserver
 
-__all__ = ["ProgressLine", "progress_line", "run_exit", "run_with_signals"]
+__all__ = ["ProgressLine", "progress_line", "run_exit", "run_job_command", "run_with_signals"]
 
 
 class ProgressLine(RunObserver):
@@ -74,3 +76,27 @@ def run_exit(run: JobRun[Any]) -> tuple[int, str | None]:
     if run.published is not None and run.published.error is not None:
         return 1, run.published.error
     return 0, None
+
+
+def run_job_command(
+    app: App,
+    job: Callable[..., JobRun[Any]],
+    render: Callable[[Any], tuple[dict[str, Any], list[str]]],
+    *,
+    as_json: bool,
+    **args: Any,
+) -> None:
+    """Run `job(settings, engine, **args)` from the command line: a progress line, the stop on
+    signals, the metrics; then its document or lines (`render`) and its exit code."""
+    engine = app.store()
+    run = run_with_signals(
+        lambda observer, should_stop: job(
+            app.settings, engine, observer=observer, should_stop=should_stop, **args
+        ),
+        as_json=as_json,
+        settings=app.settings,
+        engine=engine,
+    )
+    code, error = run_exit(run)
+    document, lines = render(run)
+    conclude(document, as_json=as_json, lines=lines, error=error, exit_code=code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -20,6 +21,7 @@ __all__ = [
     "event_hashes",
     "iter_events",
     "read_head",
+    "stored_draft",
 ]
 
 _COLUMNS = (
@@ -154,17 +156,21 @@ def iter_events(
         if not rows:
             return
         for row in rows:
-            draft = EventDraft(
-                occurred_at=row.occurred_at,
-                action=row.action,
-                details=row.details,
-                lead_id=row.lead_id,
-                run_id=row.run_id,
-                request_id=row.request_id,
-                category=row.category,
-                portal=row.portal,
-                rule=row.rule,
-                reason=row.reason,
-            )
-            yield row.id, draft, row.prev_hash, row.hash
+            yield row.id, stored_draft(row), row.prev_hash, row.hash
         last = rows[-1].id
+
+
+def stored_draft(row: Any) -> EventDraft:
+    """The draft of an audit_events row (what its hash covers, and its report columns)."""
+    return EventDraft(
+        occurred_at=row.occurred_at,
+        action=row.action,
+        details=row.details,
+        lead_id=row.lead_id,
+        run_id=row.run_id,
+        request_id=row.request_id,
+        category=row.category,
+        portal=row.portal,
+        rule=row.rule,
+        reason=row.reason,
+    )

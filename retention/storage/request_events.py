@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, select, union_all
 
 from retention.domain.audit_chain import EventDraft
+from retention.storage.audit import stored_draft
 from retention.storage.dialect import chunks
 from retention.storage.schema import audit_events, lead_subjects, legal_holds
 
@@ -47,18 +48,7 @@ def request_events(conn: Connection, request_id: int) -> list[StoredEvent]:
     return [
         StoredEvent(
             int(row.id),
-            EventDraft(
-                occurred_at=row.occurred_at,
-                action=row.action,
-                details=row.details,
-                lead_id=row.lead_id,
-                run_id=row.run_id,
-                request_id=row.request_id,
-                category=row.category,
-                portal=row.portal,
-                rule=row.rule,
-                reason=row.reason,
-            ),
+            stored_draft(row),
             str(row.prev_hash),
             str(row.hash),
         )
