@@ -25,6 +25,7 @@ from retention.config import Settings
 from retention.domain.events import RunFinished, RunStarted
 from retention.logcontext import job_context
 from retention.services.audit import Published, publish_head
+from retention.services.journal import refuse_if_restored
 from retention.services.observer import RunObserver
 from retention.storage.audit import ChainHead, append_events, read_head
 from retention.storage.engine import READ_ONLY, describe_error
@@ -146,6 +147,7 @@ def run_job(
     the run `failed` and propagates. Dry runs write no audit events, only their job_runs row.
     With `has_work`, a run that finds nothing to do is only a heartbeat (status `idle`).
     """
+    refuse_if_restored(settings, engine)  # before anything, dry runs and checks included
     started = time.perf_counter()
     if has_work is not None and not dry_run and not has_work():
         with engine.begin() as conn:
@@ -187,7 +189,7 @@ def run_job(
         head = _close(engine, run_id, job, status, counts, error, dry_run)
     finally:
         lock.release()
-    published = _publish(settings, job, run_id, head, dry_run)
+    published = _publish(settings, engine, job, run_id, head, dry_run)
     _tell(observer, job, run_id, status, counts, started)
     return RunOutcome(run_id, job, status, dry_run, counts, head, result, error, published)
 
@@ -237,13 +239,15 @@ def _close(
 
 
 def _publish(
-    settings: Settings, job: str, run_id: int, head: ChainHead, dry_run: bool
+    settings: Settings, engine: Engine, job: str, run_id: int, head: ChainHead, dry_run: bool
 ) -> Published | None:
     """Publish the head a run left (the job's summary line carries it); a dry run appended
     nothing."""
     if dry_run:
         return None
-    return publish_head(settings, head, source=job, run_id=run_id, when=clock.utcnow(), log=False)
+    return publish_head(
+        settings, engine, head, source=job, run_id=run_id, when=clock.utcnow(), log=False
+    )
 
 
 def _tell(

@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "GuardError",
     "InputError",
+    "JournalError",
     "RetentionError",
     "SchemaNotCurrentError",
     "SchemaTooNewError",
@@ -69,6 +70,14 @@ class SchemaTooNewError(SchemaNotCurrentError):
 
 class GuardError(RetentionError):
     """A run refused to delete: the blast-radius guard or the clock check said no."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class JournalError(RetentionError):
+    """The audit journal and the store disagree: the store looks restored from a backup (the
+    journal holds events past its chain head), or a journal does not continue the store's
+    chain (another store's, altered, or with a gap). The message names the event or line."""
 
     exit_code: ClassVar[int] = 1
 

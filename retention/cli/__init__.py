@@ -59,6 +59,7 @@ COMMANDS = {
     "demo": "retention.cli.demo:demo",
     "status": "retention.cli.status:status",
     "scheduler": "retention.cli.scheduler:scheduler",
+    "replay": "retention.cli.replay:replay",
 }
 
 

@@ -15,6 +15,7 @@ from retention.config import Settings
 from retention.domain.audit_chain import ChainBreak, ChainCheck, verify_chain
 from retention.domain.events import facet_problem
 from retention.errors import InputError
+from retention.services.journal import sync_journal
 from retention.storage.audit import ChainHead, event_hashes, iter_events, read_head
 from retention.storage.engine import READ_ONLY
 from retention.storage.meta import get_meta, set_meta
@@ -177,15 +178,18 @@ def current_head(engine: Engine) -> ChainHead:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """The chain head a run or command published, and why the anchor file could not be
-    written, if it could not (the run or command then exits 1, its work done)."""
+    """The chain head a run or command published, and why the audit journal or the anchor
+    file could not be written, if one could not (the run or command then exits 1, its work
+    done)."""
 
     head: ChainHead
     error: str | None = None
+    journaled: int = 0  # events the journal sync appended (audit.journal_file)
 
 
 def publish_head(
     settings: Settings,
+    engine: Engine,
     head: ChainHead,
     *,
     source: str,
@@ -194,22 +198,29 @@ def publish_head(
     log: bool = True,
 ) -> Published:
     """Publish the chain head outside the database after a run or command appended events:
-    a log line (unless the caller's own summary line carries it) and, with
+    a log line (unless the caller's own summary line carries it); with `audit.journal_file`,
+    every event the journal lacks appended to it and fsynced (services/journal.py); with
     `audit.anchor_file`, the line `<time> <job or command> <run id or -> <event id>:<hash>`
-    appended to that file. An anchor file that cannot be written is the result's error:
-    publishing is part of the work, so the caller fails (exit 1) after the work is done."""
+    appended to that file. A journal or anchor file that cannot be written is the result's
+    error: publishing is part of the work, so the caller fails (exit 1) after the work."""
     extra = {"command": source} if run_id is None else {"job": source, "run_id": run_id}
     if log:
         logger.info("audit head %s", head, extra=extra)
+    errors: list[str] = []
+    synced = sync_journal(settings, engine)
+    if synced is not None and synced.error is not None:
+        errors.append(synced.error)
     path = settings.audit.anchor_file
-    if path is None:
-        return Published(head)
-    line = f"{when:%Y-%m-%dT%H:%M:%SZ} {source} {run_id if run_id is not None else '-'} {head}\n"
-    try:
-        with path.open("a", encoding="ascii") as handle:
-            handle.write(line)
-    except OSError as exc:
-        error = f"could not append the audit head {head} to {path}: {exc.strerror}"
-        logger.error("%s", error, extra=extra)
-        return Published(head, error)
-    return Published(head)
+    if path is not None:
+        line = (
+            f"{when:%Y-%m-%dT%H:%M:%SZ} {source} {run_id if run_id is not None else '-'} {head}\n"
+        )
+        try:
+            with path.open("a", encoding="ascii") as handle:
+                handle.write(line)
+        except OSError as exc:
+            error = f"could not append the audit head {head} to {path}: {exc.strerror}"
+            logger.error("%s", error, extra=extra)
+            errors.append(error)
+    journaled = synced.written if synced is not None else 0
+    return Published(head, "; ".join(errors) or None, journaled)

@@ -118,6 +118,8 @@ def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: in
         settings,
         database=dataclasses.replace(settings.database, url=f"sqlite:///{path}"),
         subject=SubjectSettings(key_file=None, key=None),
+        # The demo's events are not the real store's: they stay out of its audit journal.
+        audit=dataclasses.replace(settings.audit, journal_file=None),
     )
     if not path.parent.is_dir():
         raise InputError(f"--path: folder {path.parent} does not exist")

@@ -22,6 +22,7 @@ from retention.services.audit import current_head, publish_head
 from retention.services.erasure_outcomes import ErasureResult, RequestOutcome, summarize
 from retention.services.erasure_preview import preview_queue, preview_subject
 from retention.services.erasure_workers import work_through_queue
+from retention.services.journal import refuse_if_restored
 from retention.services.observer import RunObserver
 from retention.services.request_intake import NewRequest, take_in
 from retention.services.residue import ERASURE_TABLES, clean_after
@@ -102,6 +103,7 @@ def erase_subject(
     nothing and tells which leads and which fields would change. A subject with an open
     request (queued, deferred, failed) gets that one carried out rather than a second one."""
     reference = clean_reference(reference)
+    refuse_if_restored(settings, engine)
     if dry_run:
         with engine.connect().execution_options(**READ_ONLY) as conn:
             given = request_subject_of(settings, conn, **subject)
@@ -126,5 +128,7 @@ def erase_subject(
         with engine.connect().execution_options(**READ_ONLY) as conn:
             (row,) = list_requests(conn, request_id=taken.request_id)
         outcome = RequestOutcome(row.id, row.status, row.leads_erased, 0, 0, error=row.error)
-    published = publish_head(settings, current_head(engine), source="erase", run_id=None, when=now)
+    published = publish_head(
+        settings, engine, current_head(engine), source="erase", run_id=None, when=now
+    )
     return dataclasses.replace(outcome, published=published)

@@ -13,6 +13,7 @@ from retention.config import Settings
 from retention.domain.events import HoldPlaced, HoldReleased
 from retention.errors import InputError
 from retention.services.audit import Published, publish_head
+from retention.services.journal import refuse_if_restored
 from retention.services.subjects import SubjectArgs, subject_of
 from retention.storage.audit import append_events
 from retention.storage.engine import READ_ONLY, transaction
@@ -52,6 +53,7 @@ def place_hold(
         raise InputError("--reason: a hold needs a reason")
     if until is not None and until <= now:
         raise InputError("--until: must be in the future")
+    refuse_if_restored(settings, engine)
     with transaction(engine, dry_run=dry_run) as conn:
         subject = subject_of(settings, conn, **given)
         present = bool(existing_lead_ids(conn, [subject.lead_id])) if subject.lead_id else None
@@ -72,7 +74,7 @@ def place_hold(
         )
         placed = HoldPlaced(hold_id, subject.kind, until)
         head = append_events(conn, [placed.draft(now, lead_id=subject.lead_id)])
-    published = publish_head(settings, head, source="hold place", run_id=None, when=now)
+    published = publish_head(settings, engine, head, source="hold place", run_id=None, when=now)
     return HoldPlacement(hold_id, False, present, published)
 
 
@@ -81,6 +83,7 @@ def release_hold_by_id(
 ) -> HoldRelease:
     """Release a hold, with its `hold.released` event. A hold released already is left as it
     is (changed False, no event); an unknown id is an input error. A dry run changes nothing."""
+    refuse_if_restored(settings, engine)
     with transaction(engine, dry_run=dry_run) as conn:
         found = list_holds(conn, hold_id=hold_id)
         if not found:
@@ -91,7 +94,7 @@ def release_hold_by_id(
         if released is None:  # another transaction released it meanwhile (PostgreSQL)
             return HoldRelease(list_holds(conn, hold_id=hold_id)[0], False, False)
         head = append_events(conn, [HoldReleased(hold_id).draft(now, lead_id=released.lead_id)])
-    published = publish_head(settings, head, source="hold release", run_id=None, when=now)
+    published = publish_head(settings, engine, head, source="hold release", run_id=None, when=now)
     return HoldRelease(released, True, False, published)
 
 

@@ -25,6 +25,7 @@ from retention.domain.validation import LeadFieldError, lead_id_of, validate_lea
 from retention.services.audit import Published, publish_head
 from retention.services.erasure import erased_fields_of
 from retention.services.import_erasure import ImportErasures
+from retention.services.journal import refuse_if_restored
 from retention.services.lead_sources import SourceRecord
 from retention.services.policy import policy_of
 from retention.services.residue import ERASURE_TABLES, clean_after
@@ -246,6 +247,7 @@ def import_leads(
     policy = policy_of(settings)
     latest_ingestion = policy.latest_ingestion(now)
     due = policy.cutoffs(now)
+    refuse_if_restored(settings, engine)
 
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -296,7 +298,7 @@ def import_leads(
     head = writer.erasures.head if written and writer is not None else None
     published = None
     if head is not None:
-        published = publish_head(settings, head, source="import", run_id=None, when=now)
+        published = publish_head(settings, engine, head, source="import", run_id=None, when=now)
     result = ImportResult(
         imported=tally.imported,
         updated=tally.updated,

@@ -25,6 +25,7 @@ from retention.domain.subjects import subject_hash
 from retention.errors import InputError
 from retention.services.audit import Published, current_head, publish_head
 from retention.services.erasure import clean_reference
+from retention.services.journal import refuse_if_restored
 from retention.services.request_intake import NewRequest, take_in
 from retention.services.subject_key import subject_key_for_store
 from retention.services.subjects import (
@@ -101,6 +102,7 @@ def add_request(
     received = received_at or now
     if received > now:
         raise InputError("--received-at: in the future")
+    refuse_if_restored(settings, engine)
     with transaction(engine, dry_run=dry_run) as conn:
         given = request_subject_of(settings, conn, **subject)
         wanted = NewRequest(given.kind, given.hash, "cli", received, subject=given.value,
@@ -113,7 +115,7 @@ def add_request(
     if not taken.recorded:
         return QueuedRequest(None, taken.request_id, None)
     published = publish_head(
-        settings, current_head(engine), source="requests add", run_id=None, when=now
+        settings, engine, current_head(engine), source="requests add", run_id=None, when=now
     )
     return QueuedRequest(taken.request_id, None, taken.due_at, False, published)
 
@@ -167,6 +169,7 @@ def import_requests(
     region = checked_region(region)
     text = _read(path)
     source = Path(path).name
+    refuse_if_restored(settings, engine)
     with transaction(engine, dry_run=dry_run) as conn:
         key = subject_key_for_store(settings, conn)
         parsed: list[tuple[RequestSubject, datetime, str | None]] = []
@@ -204,7 +207,7 @@ def import_requests(
     if not added:
         return RequestImport(count, duplicates, (), dry_run)
     published = publish_head(
-        settings, current_head(engine), source="requests import", run_id=None, when=now
+        settings, engine, current_head(engine), source="requests import", run_id=None, when=now
     )
     return RequestImport(count, duplicates, tuple(added), False, published)
 

@@ -19,6 +19,7 @@ __all__ = [
     "count_events",
     "event_counts",
     "event_hashes",
+    "insert_sealed_events",
     "iter_events",
     "read_head",
     "stored_draft",
@@ -103,6 +104,50 @@ def append_events(conn: Connection, drafts: Sequence[EventDraft]) -> ChainHead:
     )
     count_events(conn, Counter(draft.action for draft in drafts))
     return new_head
+
+
+def insert_sealed_events(
+    conn: Connection, events: Sequence[tuple[int, EventDraft, str, str]]
+) -> ChainHead:
+    """Insert events sealed elsewhere, as (id, draft, prev_hash, hash) in id order, after the
+    head and in the caller's transaction: replay puts back the events of the audit journal
+    with their own ids and hashes. The caller has checked that they form a chain; ValueError
+    when the first does not continue the head (another writer moved it)."""
+    head = read_head(conn, lock=True)
+    if not events:
+        return head
+    first_id, _, first_prev, _ = events[0]
+    if first_id != (head.event_id or 0) + 1 or first_prev != head.hash:
+        raise ValueError(f"event {first_id} does not continue the chain head {head}")
+    bulk_insert(
+        conn,
+        "audit_events",
+        _COLUMNS,
+        [
+            (
+                event_id,
+                draft.occurred_at,
+                draft.action,
+                draft.lead_id,
+                draft.run_id,
+                draft.request_id,
+                draft.details,
+                prev_hash,
+                digest,
+                draft.category,
+                draft.portal,
+                draft.rule,
+                draft.reason,
+            )
+            for event_id, draft, prev_hash, digest in events
+        ],
+    )
+    last_id, _, _, last_hash = events[-1]
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(event_id=last_id, hash=last_hash)
+    )
+    count_events(conn, Counter(draft.action for _, draft, _, _ in events))
+    return ChainHead(last_id, last_hash)
 
 
 def count_events(conn: Connection, added: Mapping[str, int]) -> None:
