@@ -1,6 +1,7 @@
 """Readers of the deployment examples in deploy/ and of the README's "Deployment" section, for
 tests/test_deploy.py: cron expressions and the crontab, systemd units, Kubernetes manifests,
-the Containerfile, and the `retention ...` command lines and RETENTION_* variables they hold."""
+the Containerfile, and the `retention ...` command lines and RETENTION_* variables they hold.
+deploy/postgres-roles.sql is tests/test_roles.py's (it runs the file on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).parents[1]
 DEPLOY = ROOT / "deploy"
 CRONTAB = DEPLOY / "crontab"
 CONTAINERFILE = DEPLOY / "Containerfile"
+ROLES_SQL = DEPLOY / "postgres-roles.sql"
 SYSTEMD = DEPLOY / "systemd"
 KUBERNETES = DEPLOY / "kubernetes"
 README = (ROOT / "README.md").read_text()
@@ -186,6 +188,17 @@ def manifests() -> list[tuple[str, Document]]:
     return documents
 
 
+# The kinds that run a pod; the rest (the reports' PersistentVolumeClaim) hold no container.
+WORKLOAD_KINDS = frozenset({"CronJob", "Job", "Deployment"})
+
+
+def workloads() -> list[tuple[str, Document]]:
+    """(file name, document) of the manifests' documents that run a pod."""
+    return [
+        (name, document) for name, document in manifests() if document["kind"] in WORKLOAD_KINDS
+    ]
+
+
 def of_kind(kind: str) -> list[Document]:
     return [document for _, document in manifests() if document["kind"] == kind]
 
@@ -212,6 +225,22 @@ def container_argv(of: Document) -> tuple[str, ...]:
     command = [*of.get("command", []), *of.get("args", [])]
     assert command[0] == "retention", of["name"]
     return tuple(command[1:])
+
+
+def mounted_claims(pod: Document) -> dict[str, tuple[str, bool]]:
+    """The PersistentVolumeClaims the one container of a pod spec mounts: mount path ->
+    (claim, read-only)."""
+    claims = {
+        volume["name"]: volume["persistentVolumeClaim"]["claimName"]
+        for volume in pod.get("volumes", [])
+        if "persistentVolumeClaim" in volume
+    }
+    (only,) = pod["containers"]
+    return {
+        mount["mountPath"]: (claims[mount["name"]], mount.get("readOnly", False))
+        for mount in only.get("volumeMounts", [])
+        if mount["name"] in claims
+    }
 
 
 def readme_secret() -> tuple[str, set[str]]:
@@ -262,6 +291,14 @@ def containerfile_env() -> dict[str, str]:
 
 def image_uid() -> int:
     return int(last_stage()["USER"][-1].split(":")[0])
+
+
+def image_gid() -> int:
+    return int(last_stage()["USER"][-1].split(":")[1])
+
+
+def image_workdir() -> str:
+    return last_stage()["WORKDIR"][-1]
 
 
 def image_command() -> tuple[str, ...]:
@@ -342,7 +379,7 @@ def invocations() -> list[Invocation]:
             unit = read_unit(path, instance)
             for key in ("Service.ExecStartPre", "Service.ExecStart"):
                 found += [Invocation(f"{where} {key}", exec_argv(v)) for v in unit.get(key, [])]
-    for name, document in manifests():
+    for name, document in workloads():
         where = f"deploy/kubernetes/{name} {document['metadata']['name']}"
         found += [Invocation(where, container_argv(c)) for c in pod_spec(document)["containers"]]
     found.append(Invocation("deploy/Containerfile ENTRYPOINT, CMD", image_command()))
@@ -377,7 +414,7 @@ def variables_set() -> list[tuple[str, str, str]]:
                 name, _, value = word.partition("=")
                 found.append((path.name, name, value))
     found += [("Containerfile", name, value) for name, value in containerfile_env().items()]
-    for file_name, document in manifests():
+    for file_name, document in workloads():
         for each in pod_spec(document)["containers"]:
             for entry in each.get("env", []):
                 if "value" in entry:
@@ -385,3 +422,18 @@ def variables_set() -> list[tuple[str, str, str]]:
     for name, value in re.findall(r"-e (RETENTION_\w+)=(\S+)", SECTION):
         found.append(("README.md", name, value))
     return [item for item in found if item[1].startswith("RETENTION_")]
+
+
+# Reading the reports out of the claim.
+
+
+def reader_pods() -> list[tuple[str, Document]]:
+    """(name, override) of each `kubectl run NAME ... --overrides='JSON'` of the README's
+    section: a pod that mounts the reports' claim for `kubectl cp`."""
+    found = re.findall(r"kubectl run (\S+) .*?--overrides='(.*?)'", SECTION, re.DOTALL)
+    return [(name, json.loads(override)) for name, override in found]
+
+
+def copied_paths(text: str) -> list[str]:
+    """The paths in the pod of each `kubectl cp POD:PATH DESTINATION` of `text`."""
+    return re.findall(r"kubectl cp .*?:(/\S+) \S+$", text, re.MULTILINE)

@@ -3,8 +3,9 @@
 Every `retention ...` line they hold is a command line the CLI accepts, every RETENTION_*
 variable they name is a setting (and every value they give one passes its check), the
 schedules are the configured defaults, the systemd units pass `systemd-analyze verify`, the
-Kubernetes manifests hold the fields that matter, and the container installs the tool with the
-README's production install, word for word. The readers are in tests/deploy_files.py.
+Kubernetes manifests hold the fields that matter, the report job's folder is somewhere each way
+may write, and the container installs the tool with the README's production install, word for
+word. The readers are in tests/deploy_files.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -30,7 +32,10 @@ from tests.deploy_files import (
     CONTAINERFILE,
     CRONTAB,
     DEPLOY,
+    KUBERNETES,
     README,
+    ROLES_SQL,
+    ROOT,
     SECTION,
     SYSTEMD,
     Document,
@@ -41,21 +46,26 @@ from tests.deploy_files import (
     container_env,
     containerfile,
     containerfile_env,
+    copied_paths,
     cron_sets,
     cron_times,
     crontab_entries,
     exec_argv,
     image_command,
+    image_gid,
     image_uid,
+    image_workdir,
     invocations,
     invocations_in_text,
     last_stage,
     manifest_files,
     manifests,
+    mounted_claims,
     of_kind,
     one,
     pod_spec,
     read_unit,
+    reader_pods,
     readme_secret,
     seconds,
     timer_job,
@@ -63,6 +73,7 @@ from tests.deploy_files import (
     unit_files,
     variables_named,
     variables_set,
+    workloads,
 )
 
 ENV_FILE = "/etc/retention/retention.env"
@@ -71,7 +82,13 @@ SERVICE_USER = "retention"
 SECRETS = ("RETENTION_DATABASE_URL", "RETENTION_SUBJECT_KEY")
 
 DEFAULTS = load_settings(environ={})
-SCHEDULES = {"purge": DEFAULTS.jobs.purge.schedule, "erasure": DEFAULTS.jobs.erasure.schedule}
+# Each [jobs.NAME] table's default schedule.
+SCHEDULES = {
+    field.name: getattr(DEFAULTS.jobs, field.name).schedule for field in fields(DEFAULTS.jobs)
+}
+# The report job's files, by default `reports` in the working directory.
+REPORTS = DEFAULTS.jobs.report.folder
+REPORTS_VARIABLE = "RETENTION_JOBS_REPORT_FOLDER"
 
 # `retention scheduler` and `retention status` belong to the fixed interface the deployment is
 # written against, and another branch is building them. Until they are merged, a line that
@@ -83,9 +100,15 @@ def test_every_job_has_a_configured_schedule() -> None:
     assert set(SCHEDULES) == set(JOBS)
 
 
+# Files of deploy/ that another test module checks, and the module.
+CHECKED_ELSEWHERE = {ROLES_SQL: ROOT / "tests" / "test_roles.py"}
+
+
 def test_every_deploy_file_is_checked_here() -> None:
-    checked = {CRONTAB, CONTAINERFILE, *unit_files(), *manifest_files()}
+    checked = {CRONTAB, CONTAINERFILE, *unit_files(), *manifest_files(), *CHECKED_ELSEWHERE}
     assert {path for path in DEPLOY.rglob("*") if path.is_file()} == checked
+    for path, module in CHECKED_ELSEWHERE.items():
+        assert f'"{path.name}"' in module.read_text(), f"{module.name} does not read {path.name}"
 
 
 def test_the_cron_reader_reads_cron() -> None:
@@ -141,7 +164,7 @@ def test_the_command_lines_found_include_every_job_and_command_deployed() -> Non
 def test_the_command_line_parser_refuses_what_the_cli_refuses() -> None:
     assert _command_path(["--log-format", "json", "run", "purge"]) == ["run"]
     assert _command_path(["db", "upgrade"]) == ["db", "upgrade"]
-    for bad in (["run", "report"], ["db", "downgrade"], ["purge", "--nope"], ["run"], []):
+    for bad in (["run", "cleanup"], ["db", "downgrade"], ["purge", "--nope"], ["run"], []):
         with pytest.raises(click.UsageError):
             _command_path(bad)
     (shell,) = invocations_in_text("x", "set -a && /opt/retention/bin/retention run purge 2>&1 |")
@@ -206,7 +229,9 @@ def test_crontab_lines_are_five_field_cron_lines_that_run_each_job() -> None:
         assert "flock" not in entry.command  # the tool locks each job itself
         assert "| logger -t " in entry.command  # logs to syslog, the journal
     assert scheduled == SCHEDULES
+    # Each line starts in HOME, the data directory: the report job's folder is in there.
     assert f"\nHOME={DATA_DIR}\n" in CRONTAB.read_text()
+    assert not REPORTS.is_absolute() and f"{Path(DATA_DIR) / REPORTS}/" in SECTION
 
 
 # systemd.
@@ -275,6 +300,10 @@ def test_timers_start_each_job_on_its_configured_schedule(systemd_analyze: str) 
         expected = cron_times(SCHEDULES[timer_job(timer)], after, 70)
         assert _calendar_times(systemd_analyze, spec, after, 70) == expected, name
         assert one(timer, "Install.WantedBy") == "timers.target"
+        # Like the scheduler, a run missed while the host was down runs once when it is back;
+        # a run every minute needs no catching up: the next minute's comes anyway.
+        if expected[1] - expected[0] > timedelta(minutes=1):
+            assert one(timer, "Timer.Persistent") == "true", name
 
 
 @pytest.mark.parametrize("name", ["retention-run@.service", "retention-scheduler.service"])
@@ -287,6 +316,11 @@ def test_services_run_as_the_service_user_hardened(name: str) -> None:
     assert one(unit, "Service.StateDirectoryMode") == "0700"
     assert one(unit, "Service.UMask") == "0077"
     assert DATA_DIR in one(unit, "Service.ReadWritePaths").split()
+    # The report job's folder, relative to the working directory, is one the unit may write.
+    reports = Path(one(unit, "Service.WorkingDirectory")) / REPORTS
+    writable = [Path(path) for path in one(unit, "Service.ReadWritePaths").split()]
+    assert any(reports.is_relative_to(path) for path in writable), reports
+    assert f"{reports}/" in SECTION  # where the README says the files are
     assert one(unit, "Service.KillSignal") == "SIGTERM"
     assert seconds(one(unit, "Service.TimeoutStopSec")) >= 60  # time to finish a batch
     for key, value in [
@@ -325,12 +359,14 @@ def test_scheduler_service_upgrades_the_schema_then_runs_the_scheduler() -> None
 
 # Kubernetes.
 
-WORKLOADS = [document for _, document in manifests()]
+WORKLOADS = [document for _, document in workloads()]
 
 
-def test_manifests_are_workloads_and_no_secret() -> None:
+def test_manifests_are_workloads_the_reports_claim_and_no_secret() -> None:
     kinds = {(document["apiVersion"], document["kind"]) for document in WORKLOADS}
     assert kinds == {("batch/v1", "CronJob"), ("batch/v1", "Job"), ("apps/v1", "Deployment")}
+    others = [document for _, document in manifests() if document not in WORKLOADS]
+    assert [(d["apiVersion"], d["kind"]) for d in others] == [("v1", "PersistentVolumeClaim")]
     for path in DEPLOY.rglob("*"):
         if path.is_file():
             assert not re.search(r"^kind:\s*Secret\b", path.read_text(), re.MULTILINE), path
@@ -416,6 +452,75 @@ def test_scheduler_deployment_is_one_replica_with_a_liveness_probe_on_metrics() 
     assert probe["path"] == "/metrics"
     named = {port.get("name"): port["containerPort"] for port in scheduler["ports"]}
     assert named.get(probe["port"], probe["port"]) == settings.metrics.port
+
+
+def _runs_the_report(workload: Document) -> bool:
+    """Whether the pod runs the report job: `run report`, or the scheduler (every job)."""
+    return container_argv(container(workload)) in {("run", "report"), ("scheduler",)}
+
+
+def test_the_reports_claim_is_read_write_once_in_a_file_of_its_own() -> None:
+    (claim,) = of_kind("PersistentVolumeClaim")
+    spec = claim["spec"]
+    assert spec["accessModes"] == ["ReadWriteOnce"]
+    assert re.fullmatch(r"\d+[MG]i", spec["resources"]["requests"]["storage"])
+    # Deleting the jobs (cronjobs.yaml, scheduler.yaml) leaves the reports.
+    (name,) = [name for name, document in manifests() if document == claim]
+    assert [document for file, document in manifests() if file == name] == [claim]
+    # Its comment says how to read the files out, from the path the pods mount.
+    comment = (KUBERNETES / name).read_text().split("\napiVersion:", 1)[0]
+    mounts = {mount for workload in WORKLOADS for mount in mounted_claims(pod_spec(workload))}
+    assert copied_paths(comment) and set(copied_paths(comment)) == mounts
+
+
+@pytest.mark.parametrize(
+    "workload", [w for w in WORKLOADS if _runs_the_report(w)], ids=lambda d: d["metadata"]["name"]
+)
+def test_pods_that_run_the_report_write_it_to_the_claim(workload: Document) -> None:
+    (claim,) = of_kind("PersistentVolumeClaim")
+    each = container(workload)
+    # The root file system is read-only: the folder must be on the claim, mounted writable.
+    assert each["securityContext"]["readOnlyRootFilesystem"] is True
+    (value,) = [e["value"] for name, e in container_env(each).items() if name == REPORTS_VARIABLE]
+    folder = (
+        Path(each.get("workingDir", image_workdir()))
+        / load_settings(environ={REPORTS_VARIABLE: value}).jobs.report.folder
+    )
+    assert mounted_claims(pod_spec(workload)) == {str(folder): (claim["metadata"]["name"], False)}
+    # The volume's files belong to the pod's group, so the non-root user may write them.
+    assert pod_spec(workload)["securityContext"]["fsGroup"] == image_gid()
+
+
+def test_only_the_pods_that_write_reports_mount_the_claim() -> None:
+    # ReadWriteOnce: the pods that mount it must share a node, so no other pod holds it.
+    for workload in WORKLOADS:
+        if not _runs_the_report(workload):
+            assert mounted_claims(pod_spec(workload)) == {}, workload["metadata"]["name"]
+            assert REPORTS_VARIABLE not in container_env(container(workload))
+
+
+def test_the_readme_reads_the_reports_from_a_pod_that_mounts_the_claim_read_only() -> None:
+    (claim,) = of_kind("PersistentVolumeClaim")
+    (scheduler,) = of_kind("Deployment")
+    (mount,) = mounted_claims(pod_spec(scheduler))
+    assert copied_paths(SECTION) and set(copied_paths(SECTION)) == {mount}
+    ((name, override),) = reader_pods()
+    assert override["apiVersion"] == "v1"
+    pod = override["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == image_uid()
+    assert pod["automountServiceAccountToken"] is False
+    # --override-type=strategic merges the container by name into the one `kubectl run NAME`
+    # makes (with its image and command): the same name, or a second container without image.
+    assert "--override-type=strategic" in SECTION
+    (reader,) = pod["containers"]
+    assert reader["name"] == name and "image" not in reader
+    assert reader["securityContext"]["allowPrivilegeEscalation"] is False
+    assert reader["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert mounted_claims(pod) == {mount: (claim["metadata"]["name"], True)}
+    (volume,) = pod["volumes"]
+    assert volume["persistentVolumeClaim"]["readOnly"] is True
+    assert f"kubectl cp {name}:{mount} " in SECTION and f"kubectl delete pod {name}" in SECTION
 
 
 def test_db_upgrade_job_upgrades_the_schema_with_the_url_only() -> None:
