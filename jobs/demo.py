@@ -6,8 +6,11 @@ The store's leads arrived over four years. Then a month is played on a moved clo
 blast-radius guard stops (an old store) and the operator forces; every day the purge and the
 erasure jobs, as the scheduler runs them; erasure requests arrive over the month (one for a
 seeker under a hold, who stays deferred), and a new lead of an erased seeker is stored
-erased. On the last day a request that came by post forty days ago is typed in: overdue.
-Then the report of the month: printed as text, written as HTML.
+erased. A backup is taken on the third day. On the last day a request that came by post
+forty days ago is typed in: overdue. Then the backup is restored beside the store, as after a
+disaster: the guard refuses to run on it, `replay` puts back from the audit journal what the
+backup lost, and the chain verifies against the anchors published before. Last, the report
+of the month: printed as text, written as HTML.
 """
 
 from __future__ import annotations
@@ -25,29 +28,56 @@ from jobs.purge import PurgeRun, purge_job
 from jobs.registry import JOBS
 from retention import clock
 from retention.config import Settings
-from retention.errors import GuardError
+from retention.errors import GuardError, JournalError
+from retention.reports.formats import RENDERERS
 from retention.reports.model import Report
-from retention.services.audit import ChainReport, record_full_walk, verify_audit_chain
+from retention.services.audit import (
+    ChainReport,
+    read_anchor_file,
+    record_full_walk,
+    verify_audit_chain,
+)
 from retention.services.demo import (
     HELD_DEMO_LEADS,
+    DemoFiles,
+    back_up_demo_store,
     build_demo_store,
     demo_phone_number,
+    lead_holds_contact,
+    restore_demo_backup,
     surviving_demo_leads,
     synthetic_leads,
 )
 from retention.services.holds import place_hold
 from retention.services.importing import import_leads
 from retention.services.lead_sources import SourceRecord
+from retention.services.replay import ReplayResult, replay_journal
 from retention.services.report import build_report, default_period
 from retention.services.report_files import write_atomically
 from retention.services.requests import add_request
 from retention.services.store_summary import summarize_store
 from retention.services.subjects import SubjectArgs
+from retention.storage.engine import create_store_engine
 from retention.storage.leads import LeadCounts
 
-__all__ = ["DEMO_DAYS", "DemoReport", "demo_report_path", "run_demo"]
+__all__ = ["BACKUP_DAY", "DEMO_DAYS", "DemoReport", "RestoreStory", "run_demo"]
 
 DEMO_DAYS = 28  # the month played, inside the report's 30 days
+BACKUP_DAY = 3  # after that day's runs
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStory:
+    """The backup of day BACKUP_DAY restored and replayed from the audit journal."""
+
+    backup_day: int
+    refused: str  # what the guard said to a purge on the restored store before the replay
+    replay: ReplayResult
+    verified: ChainReport  # against every anchor published before the restore
+    anchors: int
+    lead_id: str  # a lead erased after the backup
+    had_data: bool | None  # in the restored backup, before the replay
+    has_data: bool | None  # after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +93,9 @@ class DemoReport:
     suppressed_on_import: int
     after: LeadCounts  # at the end
     chain: ChainReport
+    restore: RestoreStory
     report: Report
     html: Path
-
-
-def demo_report_path(path: Path) -> Path:
-    """Where the demo writes its HTML report: beside the demo store."""
-    return path.with_name(f"{path.stem}-report.html")
 
 
 def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport:
@@ -81,11 +107,14 @@ def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport
         with clock.simulated(first_day):
             before = summarize_store(engine)
             refusal, first_purge = _first_day(demo_settings, engine)
+        files = DemoFiles.beside(path)
         month = _Month(demo_settings, engine)
         for day in range(1, DEMO_DAYS + 1):
             # The last day's runs now: the scheduler's purge leaves no backlog behind.
             with clock.simulated(first_day + timedelta(days=day) if day < DEMO_DAYS else now):
                 month.play(day)
+            if day == BACKUP_DAY:
+                back_up_demo_store(files)
         with clock.simulated(now):
             # A request that came by post forty days ago, typed in today: overdue.
             survivor = month.survivors[2]
@@ -95,11 +124,10 @@ def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport
         now = clock.utcnow()
         chain = verify_audit_chain(engine)
         record_full_walk(engine, chain, now)  # as the report job would have
+        restore = _restore(demo_settings, files, month.erased_after_backup)
         report = build_report(demo_settings, engine, default_period(now, since=None, until=None),
                               now=now, jobs=tuple(JOBS))  # fmt: skip
-        html = demo_report_path(path)
-        from retention.reports.formats import RENDERERS
-
+        html = files.report
         write_atomically(html, RENDERERS["html"](report))
         return DemoReport(
             path=path,
@@ -111,6 +139,7 @@ def run_demo(settings: Settings, path: Path, *, leads: int = 5000) -> DemoReport
             suppressed_on_import=month.suppressed,
             after=summarize_store(engine),
             chain=chain,
+            restore=restore,
             report=report,
             html=html,
         )
@@ -131,6 +160,29 @@ def _first_day(settings: Settings, engine: Engine) -> tuple[str | None, PurgeRun
         return str(refused), purge_job(settings, engine, force=True)
 
 
+def _restore(settings: Settings, files: DemoFiles, lead_id: str) -> RestoreStory:
+    """Restore the backup beside the store, try a purge on it, replay the journal, verify the
+    chain against every anchor published before the restore."""
+    anchors = read_anchor_file(files.anchors)
+    restored_settings = restore_demo_backup(settings, files)
+    engine = create_store_engine(restored_settings.database)
+    try:
+        had_data = lead_holds_contact(engine, lead_id)
+        try:
+            purge_job(restored_settings, engine)
+        except JournalError as refused:
+            refusal = str(refused)
+        else:
+            raise AssertionError("the guard let a purge run on a restored store")
+        replayed = replay_journal(restored_settings, engine, files.journal, now=clock.utcnow())
+        verified = verify_audit_chain(engine, anchors=anchors)
+        has_data = lead_holds_contact(engine, lead_id)
+    finally:
+        engine.dispose()
+    return RestoreStory(BACKUP_DAY, refusal, replayed, verified, len(anchors), lead_id,
+                        had_data, has_data)  # fmt: skip
+
+
 class _Month:
     """The days after the first: what arrives, then the jobs as the scheduler runs them."""
 
@@ -145,6 +197,7 @@ class _Month:
         self.suppressed = 0
         self.erasures: list[ErasureRun] = []
         first, second = self.survivors[:2]
+        self.erased_after_backup = f"demo-{second:06d}"  # by the phone request of day 5
         self._arrivals: dict[int, Callable[[], None]] = {
             2: lambda: self._request(
                 email=f" Demo.Seeker.{first}@EXAMPLE.com", reference="demo-ticket-1"

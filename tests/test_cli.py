@@ -126,9 +126,17 @@ def test_demo_plays_a_month_and_writes_the_report(tmp_path: Path) -> None:
     assert out["erased_on_import"] == 1
     html = tmp_path / "demo-report.html"
     assert out["report_html"] == str(html) and "<svg" in html.read_text()
+    # The disaster drill: the backup of day 3 restored, refused by the guard, replayed.
+    restore = out["restore"]
+    assert restore["refused_before_replay"] is True
+    assert restore["events_restored"] > 0 and restore["purged"] > 0 and restore["erased"] >= 1
+    assert (restore["lead_had_data"], restore["lead_has_data"]) == (True, False)
+    assert restore["verified_against_anchors"] > 0
+    assert restore["suppressions"] >= 1
     told = run(["demo", "--path", str(path), "--leads", "300"], {})
     assert told.exit_code == 0
     assert "\nCompliance report: " in told.stdout and "\nPolicy in force\n" in told.stdout
+    assert "the guard refuses to run on it" in told.stdout
     assert told.stdout.rstrip().splitlines()[-2] == f"HTML report written to {html}"
     again = run(["demo", "--path", str(path), "--json", "--leads", "100"], {})
     assert json_out(again)["leads_before"] == 100  # rebuilt from scratch

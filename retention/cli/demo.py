@@ -32,7 +32,7 @@ __all__ = ["demo"]
 @json_option(
     "path", "leads_before", "leads_after", "guard_refused_first_run", "deleted", "by_rule",
     "hold_skipped", "run_id", "purged_daily", "erasure", "erased_on_import", "audit_chain_ok",
-    "audit_head", "report_html",
+    "audit_head", "restore", "report_html",
 )  # fmt: skip
 @pass_app
 def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
@@ -45,7 +45,9 @@ def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
     operator would. Every day the purge and the erasure jobs run; seekers ask for erasure over
     the month (one has no leads, one is under a hold and stays deferred), a later lead of an
     erased seeker is stored erased on import, and on the last day a request received forty
-    days ago is typed in: overdue. Takes a few seconds.
+    days ago is typed in: overdue. A backup taken on the third day is then restored beside
+    the store and replayed from the demo's audit journal (a disaster drill). Takes a few
+    seconds.
     """
     report = run_demo(app.settings, path, leads=leads)
     first = report.first_purge.result
@@ -76,11 +78,49 @@ def demo(app: App, path: Path, leads: int, as_json: bool) -> None:
                 "erased_on_import": report.suppressed_on_import,
                 "audit_chain_ok": report.chain.ok,
                 "audit_head": str(report.chain.head),
+                "restore": _restore_document(report),
                 "report_html": str(report.html),
             }
         )
         return
     _tell(report, erasures)
+
+
+def _restore_document(report: DemoReport) -> dict[str, object]:
+    story = report.restore
+    return {
+        "backup_day": story.backup_day,
+        "refused_before_replay": story.refused is not None,
+        "events_restored": story.replay.events_restored,
+        "purged": story.replay.purged,
+        "erased": story.replay.erased,
+        "suppressions": story.replay.suppressions,
+        "verified_against_anchors": story.anchors if story.verified.ok else 0,
+        "lead_checked": story.lead_id,
+        "lead_had_data": story.had_data,
+        "lead_has_data": story.has_data,
+    }
+
+
+def _tell_restore(report: DemoReport) -> None:
+    story, replay = report.restore, report.restore.replay
+    data = {True: "with its contact data", False: "erased", None: "gone"}
+    click.echo(
+        f"disaster drill: the backup of day {story.backup_day} restored beside the store; "
+        f"lead {story.lead_id}, erased since, is back {data[story.had_data]}"
+    )
+    click.echo(f"  the guard refuses to run on it: {story.refused.split(';')[0]}")
+    click.echo(
+        f"  retention replay: {replay.events_restored} events restored from the journal, "
+        f"{replay.purged} leads purged and {replay.erased} erased again, "
+        f"{replay.suppressions} suppression entries back; lead {story.lead_id} "
+        f"{data[story.has_data]}"
+    )
+    verdict = "ok" if story.verified.ok else f"BROKEN at event {story.verified.first_bad_event}"
+    click.echo(
+        f"  audit verify against the {story.anchors} anchors published before the restore: "
+        f"{verdict}"
+    )
 
 
 def _tell(report: DemoReport, erasures: Counter[str]) -> None:
@@ -110,6 +150,7 @@ def _tell(report: DemoReport, erasures: Counter[str]) -> None:
     click.echo(f"leads in store: {report.before.total} -> {report.after.total}")
     state = "ok" if report.chain.ok else f"BROKEN at event {report.chain.first_bad_event}"
     click.echo(f"audit chain {state}: {report.chain.events} events, head {report.chain.head}")
+    _tell_restore(report)
     click.echo("")
     click.echo(render_text(report.report), nl=False)
     click.echo("")

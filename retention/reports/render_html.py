@@ -30,7 +30,6 @@ _ALL_CLEAR = ("No problem found: the audit chain is intact, no request is overdu
               "left to purge and no run failed.")  # fmt: skip
 
 
-
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 

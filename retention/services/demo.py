@@ -6,7 +6,10 @@ It stays clear of real stores: it refuses to touch an existing file it did not c
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,16 +26,20 @@ from retention.services.importing import ImportResult, import_leads
 from retention.services.lead_sources import SourceRecord
 from retention.services.schema import upgrade_schema
 from retention.storage.engine import READ_ONLY, create_store_engine
-from retention.storage.leads import lead_portal, surviving_lead_ids
+from retention.storage.leads import lead_has_contact, lead_portal, surviving_lead_ids
 from retention.storage.meta import get_meta, set_meta_once
 
 __all__ = [
     "COUNTRY_CODES",
     "HELD_DEMO_LEADS",
+    "DemoFiles",
     "DemoStore",
+    "back_up_demo_store",
     "build_demo_store",
     "demo_phone_number",
     "example_files",
+    "lead_holds_contact",
+    "restore_demo_backup",
     "surviving_demo_leads",
     "synthetic_leads",
 ]
@@ -106,20 +113,80 @@ def _is_demo_store(engine: Engine) -> bool:
             return False
 
 
-def _remove_demo_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".key"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+@dataclass(frozen=True, slots=True)
+class DemoFiles:
+    """The demo's files, all beside its store: `retention-demo.db` and `retention-demo*`."""
+
+    store: Path
+    journal: Path  # audit.journal_file
+    anchors: Path  # audit.anchor_file
+    backup: Path  # the store as the month's backup took it
+    restored: Path  # that backup restored, then replayed
+    report: Path  # the month's HTML report
+
+    @classmethod
+    def beside(cls, path: Path) -> DemoFiles:
+        def named(suffix: str) -> Path:
+            return path.with_name(f"{path.stem}{suffix}")
+
+        return cls(path, named(".journal.jsonl"), named(".anchors"), named("-backup.db"),
+                   named("-restored.db"), named("-report.html"))  # fmt: skip
+
+    def remove(self) -> None:
+        for store in (self.store, self.backup, self.restored):
+            for suffix in ("", "-wal", "-shm", ".key"):
+                store.with_name(store.name + suffix).unlink(missing_ok=True)
+        for path in (self.journal, self.anchors, self.report):
+            path.unlink(missing_ok=True)
+
+
+def back_up_demo_store(files: DemoFiles) -> None:
+    """A backup of the demo store as an operator takes one (SQLite's online backup), with the
+    key file beside it; readable by its owner only, like the store."""
+    with sqlite3.connect(files.store) as source, sqlite3.connect(files.backup) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    os.chmod(files.backup, 0o600)
+    _copy_key(files.store, files.backup)
+
+
+def restore_demo_backup(settings: Settings, files: DemoFiles) -> Settings:
+    """The backup restored as a store of its own (the demo store stays as it is); settings for
+    it, with the same journal and anchor file."""
+    shutil.copyfile(files.backup, files.restored)
+    os.chmod(files.restored, 0o600)
+    _copy_key(files.backup, files.restored)
+    return dataclasses.replace(
+        settings, database=dataclasses.replace(settings.database, url=f"sqlite:///{files.restored}")
+    )
+
+
+def _copy_key(store: Path, copy: Path) -> None:
+    key = store.with_name(store.name + ".key")
+    if key.exists():
+        shutil.copyfile(key, copy.with_name(copy.name + ".key"))
+        os.chmod(copy.with_name(copy.name + ".key"), 0o600)
+
+
+def lead_holds_contact(engine: Engine, lead_id: str) -> bool | None:
+    """Whether a demo lead still holds contact data (None: it is not stored)."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return lead_has_contact(conn, lead_id)
 
 
 def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: int) -> DemoStore:
     """(Re)build the demo store at `path` with `leads` synthetic leads, imported as they
     arrived over the past four years. The caller disposes of the returned engine."""
+    files = DemoFiles.beside(path)
     demo_settings = dataclasses.replace(
         settings,
         database=dataclasses.replace(settings.database, url=f"sqlite:///{path}"),
         subject=SubjectSettings(key_file=None, key=None),
-        # The demo's events are not the real store's: they stay out of its audit journal.
-        audit=dataclasses.replace(settings.audit, journal_file=None),
+        # The demo's own journal and anchor file, beside it: never the real store's.
+        audit=dataclasses.replace(
+            settings.audit, journal_file=files.journal, anchor_file=files.anchors
+        ),
     )
     if not path.parent.is_dir():
         raise InputError(f"--path: folder {path.parent} does not exist")
@@ -131,7 +198,7 @@ def build_demo_store(settings: Settings, path: Path, *, now: datetime, leads: in
             engine.dispose()
         if not ours:
             raise InputError(f"{path} exists and is not a demo store: choose another --path")
-        _remove_demo_files(path)
+    files.remove()  # and what an earlier demo left beside it: its journal, backup, ...
     engine = create_store_engine(demo_settings.database, must_exist=False)
     upgrade_schema(engine)
     with engine.begin() as conn:

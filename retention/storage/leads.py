@@ -16,6 +16,7 @@ __all__ = [
     "count_leads",
     "delete_lead_subjects",
     "existing_lead_ids",
+    "lead_has_contact",
     "lead_portal",
     "surviving_lead_ids",
 ]
@@ -42,6 +43,12 @@ def existing_lead_ids(conn: Connection, lead_ids: Collection[str]) -> dict[str, 
         )
         found.update((lead_id, bool(erased)) for lead_id, erased in rows)
     return found
+
+
+def lead_has_contact(conn: Connection, lead_id: str) -> bool | None:
+    """Whether the lead still holds contact data (not erased), None when it is not stored."""
+    erased = conn.execute(select(leads.c.erased_at).where(leads.c.lead_id == lead_id)).first()
+    return None if erased is None else erased.erased_at is None
 
 
 def delete_lead_subjects(conn: Connection, lead_ids: Collection[str]) -> None:
