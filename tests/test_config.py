@@ -195,7 +195,7 @@ FILE_KEYS = [key for key in declared_keys(Settings) if key.in_files]
 def test_config_default_toml_is_the_rendering_of_the_declarations() -> None:
     committed = (ROOT / "config" / "default.toml").read_text()
     assert committed == render_default_toml(), (
-        "config/default.toml differs from the declarations in retention/config/settings.py: "
+        "config/default.toml differs from the declarations in retention/config/: "
         "run `python -m retention.config > config/default.toml`"
     )
 

@@ -1,5 +1,5 @@
 """`python -m retention.config > config/default.toml`: writes default.toml as the declarations
-in retention/config/settings.py render it."""
+in retention/config/settings.py and operations.py render it."""
 
 from __future__ import annotations
 
