@@ -14,14 +14,14 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Table, bindparam, case, func, insert, null, select
+from sqlalchemy import Connection, Integer, Table, bindparam, func, insert, select
 from sqlalchemy import update as update_statement
 
 from retention.domain.journal_entries import HoldEntry, RequestEntry
 from retention.domain.replay_plan import RequestState, RunEnd, RunStart
 from retention.storage.dialect import chunks
+from retention.storage.requests import status_update
 from retention.storage.schema import erasure_requests, job_runs, legal_holds
-from retention.storage.types import UTCDateTime
 
 __all__ = [
     "advance_id_sequences",
@@ -148,24 +148,9 @@ def set_request_states(conn: Connection, states: Sequence[RequestState]) -> None
     """Record each request's status; a completed one drops its clear identifier."""
     if not states:
         return
-    statement = (
-        update_statement(erasure_requests)
-        .where(erasure_requests.c.id == bindparam("request_id"))
-        .values(
-            status=bindparam("new_status"),
-            leads_erased=func.coalesce(
-                bindparam("erased", type_=Integer()), erasure_requests.c.leads_erased
-            ),
-            completed_at=bindparam("done_at", type_=UTCDateTime()),
-            error=bindparam("failure"),
-            subject=case(
-                (bindparam("new_status") == "completed", null()),
-                else_=erasure_requests.c.subject,
-            ),
-        )
-    )
+    erased = bindparam("erased", type_=Integer())
     conn.execute(
-        statement,
+        status_update(func.coalesce(erased, erasure_requests.c.leads_erased)),
         [
             {
                 "request_id": s.request_id,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.sql.expression import ColumnElement, Update
 
 from retention.domain.requests import OPEN_STATUSES, RequestStatus
 from retention.storage.dialect import chunks, insert_returning_id, supports_skip_locked
@@ -40,6 +41,7 @@ __all__ = [
     "open_request_counts",
     "open_request_exists",
     "open_requests_for",
+    "status_update",
     "update_requests",
 ]
 
@@ -227,26 +229,33 @@ class PostgresRequestUpdater:
         )
 
 
+def status_update(leads_erased: ColumnElement[int]) -> Update:
+    """The UPDATE of one request's outcome, for an executemany: binds `request_id`,
+    `new_status`, `done_at` and `failure`; `leads_erased` is the column's new value (an
+    addition for a run's outcome, a value for a replayed state). A completed request drops
+    its clear identifier."""
+    return (
+        update(erasure_requests)
+        .where(erasure_requests.c.id == bindparam("request_id"))
+        .values(
+            status=bindparam("new_status"),
+            leads_erased=leads_erased,
+            completed_at=bindparam("done_at", type_=erasure_requests.c.completed_at.type),
+            error=bindparam("failure"),
+            subject=case(
+                (bindparam("new_status") == "completed", null()),
+                else_=erasure_requests.c.subject,
+            ),
+        )
+    )
+
+
 class SQLiteRequestUpdater:
     """One executemany of the same UPDATE (no array parameters in SQLite)."""
 
     def update(self, conn: Connection, changes: Sequence[RequestUpdate]) -> None:
-        statement = (
-            update(erasure_requests)
-            .where(erasure_requests.c.id == bindparam("request_id"))
-            .values(
-                status=bindparam("new_status"),
-                leads_erased=erasure_requests.c.leads_erased + bindparam("erased"),
-                completed_at=bindparam("done_at", type_=erasure_requests.c.completed_at.type),
-                error=bindparam("failure"),
-                subject=case(
-                    (bindparam("new_status") == "completed", null()),
-                    else_=erasure_requests.c.subject,
-                ),
-            )
-        )
         conn.execute(
-            statement,
+            status_update(erasure_requests.c.leads_erased + bindparam("erased")),
             [
                 {
                     "request_id": change.id,
