@@ -76,12 +76,11 @@ from harness import (
     RunTimings,
     add_common_options,
     child_env,
-    code_under_test,
-    describe_code,
     emit,
     environment,
     log,
     pg_identifier,
+    prepare_code,
     table,
     use_code,
     wait_idle,
@@ -315,11 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="erasure-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    args.code_dir = code_under_test(args.code, workdir)
-    args.code_description = describe_code(args.code_dir, args.code)
+    prepare_code(args, workdir)
     use_code(args.code_dir)  # before the library is first imported
-    log(f"code under test: {args.code_description}")
     rows = []
     for name in args.backends:
         backend: Backend = (SQLiteBackend if name == "sqlite" else PostgresBackend)(args, workdir)

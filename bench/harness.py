@@ -211,6 +211,17 @@ def code_under_test(ref: str | None, workdir: Path) -> Path:
     return folder
 
 
+def prepare_code(args: argparse.Namespace, workdir: Path, headline: str | None = None) -> None:
+    """Set `args.code_dir` and `args.code_description` (the code under test, from `--code`),
+    and log the benchmark's headline, if any, and which code it times."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    args.code_dir = code_under_test(args.code, workdir)
+    args.code_description = describe_code(args.code_dir, args.code)
+    if headline is not None:
+        log(f"{headline} ({load_note()})")
+    log(f"code under test: {args.code_description}")
+
+
 def use_code(code: Path) -> None:
     """Import the library from `code` in this process (call before importing it)."""
     sys.path.insert(0, str(code))

@@ -101,11 +101,10 @@ from harness import (
     RunTimings,
     add_common_options,
     child_env,
-    code_under_test,
-    describe_code,
     load_note,
     log,
     pg_identifier,
+    prepare_code,
     resolved_path,
     wait_idle,
 )
@@ -310,11 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    args.code_dir = code_under_test(args.code, args.workdir)
-    args.code_description = describe_code(args.code_dir, args.code)
-    log(f"purge benchmark: {args.leads:,} leads on {', '.join(args.backends)} ({load_note()})")
-    log(f"code under test: {args.code_description}")
+    headline = f"purge benchmark: {args.leads:,} leads on {', '.join(args.backends)}"
+    prepare_code(args, args.workdir, headline)
     sizes = (
         [args.leads]
         if args.skip_small or args.leads <= args.small_leads

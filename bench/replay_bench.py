@@ -64,13 +64,12 @@ from harness import (
     RunTimings,
     add_common_options,
     child_env,
-    code_under_test,
-    describe_code,
     emit,
     environment,
     load_note,
     log,
     pg_identifier,
+    prepare_code,
     resolved_path,
     table,
     wait_idle,
@@ -387,11 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    args.code_dir = code_under_test(args.code, args.workdir)
-    args.code_description = describe_code(args.code_dir, args.code)
-    log(f"replay benchmark: {args.leads:,} leads on {', '.join(args.backends)} ({load_note()})")
-    log(f"code under test: {args.code_description}")
+    headline = f"replay benchmark: {args.leads:,} leads on {', '.join(args.backends)}"
+    prepare_code(args, args.workdir, headline)
     measurements = [measure(backend, args) for backend in args.backends]
     report(measurements, args)
     if args.json_out:
