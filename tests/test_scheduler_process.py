@@ -7,10 +7,12 @@ import collections
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -159,3 +161,44 @@ def test_the_database_going_away_fails_the_run_and_the_next_trigger_succeeds(
     purged = collections.Counter(e.lead_id for e in audit_rows(engine, "lead.purged"))
     assert len(purged) == 100 and set(purged.values()) == {1}
     assert verify_audit_chain(engine).ok
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_scheduler_serves_metrics_over_http_and_stops_on_sigint(
+    settings: Settings, engine: Engine, environ: dict[str, str]
+) -> None:
+    """What a Kubernetes liveness probe and Prometheus scrape: /metrics, read from the store."""
+    seed(settings, engine, [due_lead(1), due_lead(2), fresh_lead(3)])
+    _record_an_old_purge_run(engine)  # so that the purge runs at start
+    port = _free_port()
+    env = {
+        **os.environ, **environ, "PYTHONPATH": str(ROOT), "RETENTION_METRICS_PORT": str(port),
+        "RETENTION_JOBS_ERASURE_ENABLED": "false",
+    }  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "retention", "scheduler"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 60, ""
+        while "retention_leads_purged_total 2.0" not in page:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, f"no purge seen on /metrics: {page[-2000:]}"
+            time.sleep(0.1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    page = r.read().decode()
+            except OSError:  # not listening yet
+                continue
+        assert "retention_store_up 1.0" in page
+        assert 'retention_job_last_success_timestamp_seconds{job="purge"}' in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in err and "Traceback" not in err
