@@ -13,8 +13,8 @@ Three phases (`--phases`, default all three, one after the other):
   past the end of the run) with nothing due; `purge_job(check_first=True)`, as the scheduler
   and `retention run purge` call it, `--checks` times in one process, each timed; the rows of
   audit_events, job_runs and job_checks counted before and after; then `retention run purge`
-  as a cron line runs it (a new process each time, start-up included). Target: under 10 ms
-  per check and zero rows written.
+  as a cron line runs it, and `retention status --json` (each a new process, start-up
+  included, median of 5). Target: under 10 ms per check and zero rows written.
 - `memory`: `retention scheduler` on each backend for `--memory-minutes` (default 60) minutes
   of every-minute checks, with a few leads due every five minutes so that some runs purge;
   the scheduler's RSS sampled every 5 s. Printed: peak RSS (VmHWM) at the end of the first
@@ -369,7 +369,8 @@ def idle_store(backend: str, args: argparse.Namespace) -> Target:
 def idle_phase(args: argparse.Namespace) -> list[str]:
     columns = [Column("backend", 10, left=True), Column("leads", 10), Column("median ms", 10),
                Column("p99 ms", 8), Column("max ms", 8), Column("rows added", 11),
-               Column("status", 8), Column("cron line, median s", 20)]  # fmt: skip
+               Column("status", 8), Column("cron line, median s", 20),
+               Column("`status`, median s", 19)]  # fmt: skip
     rows, ok = [], True
     for backend in args.backends:
         log(f"idle: {backend}: building {args.idle_leads:,} leads, nothing due")
@@ -380,15 +381,18 @@ def idle_phase(args: argparse.Namespace) -> list[str]:
         result = child.result
         ms = [s * 1000 for s in result["seconds"]]
         added = sum(result["after"][t] - result["before"][t] for t in _COUNTED)
-        cron = []
+        cron, status = [], []
         for _ in range(5):
             run = checked(run_child(retention_argv("run", "purge", "--json"), target.env),
                           "run purge")  # fmt: skip
             cron.append(run.wall_seconds)
+            view = checked(run_child(retention_argv("status", "--json"), target.env), "status")
+            status.append(view.wall_seconds)
         ok = ok and percentile(ms, 0.5) < 10 and added == 0
         rows.append([backend, f"{args.idle_leads:,}", f"{statistics.median(ms):.2f}",
                      f"{percentile(ms, 0.99):.2f}", f"{max(ms):.2f}", str(added),
-                     ",".join(result["statuses"]), f"{statistics.median(cron):.2f}"])  # fmt: skip
+                     ",".join(result["statuses"]), f"{statistics.median(cron):.2f}",
+                     f"{statistics.median(status):.2f}"])  # fmt: skip
         log(f"idle: {backend}: {result['before']} -> {result['after']}")
         drop_target(target, "idle", args)
     return [
