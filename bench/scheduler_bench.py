@@ -124,7 +124,9 @@ def drop_target(target: Target, phase: str, args: argparse.Namespace) -> None:
         remove_sqlite_store(args.workdir / f"scheduler-bench-{phase}.db")
 
 
-def synthetic_leads(count: int, seed: int, ttls: Sequence[int] | None, now: datetime) -> list[dict]:
+def synthetic_leads(
+    count: int, seed: int, ttls: Sequence[int] | None, now: datetime
+) -> list[dict[str, Any]]:
     """`count` leads ingested within the last 30 days, with these TTLs (None: in 1 to 2 years)."""
     leads = []
     newest = int(now.timestamp())

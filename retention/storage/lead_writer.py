@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from retention.domain.lead import Lead, PhoneNumber
 from retention.storage.leads import existing_lead_ids
-from retention.storage.locks import TransactionLock
+from retention.storage.locks import TransactionLock, transaction_lock_sql
 from retention.storage.types import sqlite_datetime_text
 
 __all__ = [
@@ -201,7 +201,7 @@ class PostgresLeadWriter:
         """Once per import (transaction), before its first write."""
         # Held until commit or rollback: the check that a batch's leads are all new stays
         # true until its COPY (a concurrent import waits here, then sees them).
-        cursor.execute(f"SELECT pg_advisory_xact_lock({int(TransactionLock.IMPORT)})")
+        cursor.execute(transaction_lock_sql(TransactionLock.IMPORT))
         # lz4 compresses the long values (payload, message) several times faster than the
         # server's default pglz, at a similar size; readers decompress either transparently.
         # For this transaction only, where the server supports it.

@@ -7,6 +7,10 @@ database; the kernel releases it when the process dies, so a killed run never le
 
 Transaction locks (PostgreSQL advisory locks held until the transaction ends) order writers
 that row locks cannot: SQLite has a single writer at a time, which orders them already.
+
+PostgreSQL's advisory locks are per database, not per schema: every key here includes the
+store's schema (`current_schema()`), so two stores in two schemas of one database never wait
+for, or skip a run because of, each other.
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ __all__ = [
     "SQLiteRunLock",
     "TransactionLock",
     "take_transaction_lock",
+    "transaction_lock_sql",
     "try_run_lock",
 ]
 
 
 class TransactionLock(IntEnum):
-    """Keys of the transaction-scoped advisory locks (arbitrary constants, 'lr' + a number);
-    run locks use keys hashed from the job and worker slot instead."""
+    """Keys of the transaction-scoped advisory locks (arbitrary constants, 'lr' + a number,
+    paired with the hash of the store's schema: the two-key form); run locks use keys hashed
+    from the schema, the job and the worker slot instead."""
 
     # Schema upgrades from several hosts, one after the other.
     SCHEMA = 0x6C72_0001
@@ -54,19 +60,24 @@ class TransactionLock(IntEnum):
     REQUEST_INTAKE = 0x6C72_0004
 
 
+def transaction_lock_sql(lock: TransactionLock, *, shared: bool = False) -> str:
+    """The statement that takes `lock` in this store's schema until the transaction ends."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    return f"SELECT {function}(hashtext(current_schema()), {int(lock)})"
+
+
 def take_transaction_lock(conn: Connection, lock: TransactionLock, *, shared: bool = False) -> None:
     """Hold `lock` until the transaction ends (PostgreSQL; nothing to do on SQLite)."""
     if supports_advisory_locks(conn):
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.exec_driver_sql(f"SELECT {function}({int(lock)})")
+        conn.exec_driver_sql(transaction_lock_sql(lock, shared=shared))
 
 
 class RunLock(Protocol):
     def release(self) -> None: ...
 
 
-def _run_lock_key(job: str, worker: int) -> int:
-    digest = hashlib.sha256(f"lead-retention/run/{job}/{worker}".encode()).digest()
+def _run_lock_key(schema: str, job: str, worker: int) -> int:
+    digest = hashlib.sha256(f"lead-retention/run/{schema}/{job}/{worker}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -78,8 +89,8 @@ class PostgresRunLock:
     @classmethod
     def try_acquire(cls, engine: Engine, job: str, worker: int) -> PostgresRunLock | None:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        key = _run_lock_key(job, worker)
         try:
+            key = _run_lock_key(str(conn.scalar(text("SELECT current_schema()"))), job, worker)
             acquired = conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         except BaseException:
             conn.close()
