@@ -101,7 +101,7 @@ def build_report(
     The audit chain is walked from the head of its last full walk (`audit verify`, the
     report job), or, with `walk_in_full`, from its first event, which `record` then
     remembers (the report job, not in a dry run)."""
-    with read_snapshot(engine) as conn:
+    with read_snapshot(engine, aggregates=True) as conn:
         purged = _purged(conn, period)
         erased = _erased(conn, period)
         requests = _requests(conn, period, now)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from retention.storage.engine import READ_ONLY
 
@@ -23,6 +23,11 @@ class PostgresSnapshot:
         "isolation_level": "REPEATABLE READ",
         "postgresql_readonly": True,
     }
+    # For GROUP BY over millions of events (the report): the planner cannot estimate how
+    # many days x facets a period holds and, at the default 4 MB, sorts them on disk where
+    # a hash aggregate fits in memory; and JIT-compiling those queries costs more than it
+    # saves (measured on 10 million events: bench/report_bench.py). For this transaction only.
+    aggregates: ClassVar[tuple[str, ...]] = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 
 class SQLiteSnapshot:
@@ -30,16 +35,19 @@ class SQLiteSnapshot:
     its first read to its end, and takes no write lock."""
 
     options: ClassVar[dict[str, Any]] = {}
+    aggregates: ClassVar[tuple[str, ...]] = ()
 
 
 @contextmanager
-def read_snapshot(engine: Engine) -> Iterator[Connection]:
+def read_snapshot(engine: Engine, *, aggregates: bool = False) -> Iterator[Connection]:
     """One read-only transaction over one consistent state of the store, rolled back at the
-    end (it changed nothing)."""
+    end (it changed nothing); with `aggregates`, tuned for large GROUP BY queries."""
     snapshot = PostgresSnapshot if engine.dialect.name == "postgresql" else SQLiteSnapshot
     with (
         engine.connect().execution_options(**READ_ONLY, **snapshot.options) as conn,
         conn.begin() as started,
     ):
+        for statement in snapshot.aggregates if aggregates else ():
+            conn.execute(text(statement))
         yield conn
         started.rollback()
