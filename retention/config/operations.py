@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from retention.config.checks import (
     boolean,
@@ -26,11 +27,19 @@ LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+def _schedule(default: str, comment: str) -> Any:
+    """A job's `schedule` key: a five-field cron expression."""
+    return setting(default, cron_expression, comment)
+
+
+def _enabled(comment: str = "") -> Any:
+    return setting(True, boolean, comment)
+
+
 @dataclass(frozen=True, slots=True)
 class PurgeJobSettings:
-    schedule: str = setting(
+    schedule: str = _schedule(
         "* * * * *",
-        cron_expression,
         """
         When `retention scheduler` runs each job: a five-field cron expression (minute hour
         day-of-month month day-of-week) in scheduler.timezone. The purge's check every minute
@@ -38,38 +47,36 @@ class PurgeJobSettings:
         an index probe per rule and records only a heartbeat (no run, no audit event).
         """,
     )
-    enabled: bool = setting(True, boolean, "false: the scheduler does not run this job.")
+    enabled: bool = _enabled("false: the scheduler does not run this job.")
 
 
 @dataclass(frozen=True, slots=True)
 class ErasureJobSettings:
     """[jobs.erasure]: the queued erasure requests, every 15 minutes by default."""
 
-    schedule: str = setting(
+    schedule: str = _schedule(
         "*/15 * * * *",
-        cron_expression,
         """
         Erasure requests are due within a month; the job also vacuums the dead rows that
         `retention erase` and imports leave (PostgreSQL).
         """,
     )
-    enabled: bool = setting(True, boolean, "")
+    enabled: bool = _enabled()
 
 
 @dataclass(frozen=True, slots=True)
 class ReportJobSettings:
     """[jobs.report]: the compliance report of the last period, daily at 06:00 by default."""
 
-    schedule: str = setting(
+    schedule: str = _schedule(
         "0 6 * * *",
-        cron_expression,
         """
         Each run writes the report of the `days` whole days (UTC) before the day it runs, one
         file per format named after the period (report_2026-11-02_2026-12-01.html): a run
         for the same period again replaces that period's files, never another period's.
         """,
     )
-    enabled: bool = setting(True, boolean, "")
+    enabled: bool = _enabled()
     folder: Path = setting(
         "reports",
         folder_path,
