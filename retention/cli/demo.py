@@ -139,7 +139,10 @@ def _tell(report: DemoReport, erasures: Counter[str]) -> None:
         f"{first.result.by_rule['ceiling']} past the 3-year ceiling), "
         f"{first.result.hold_skipped} kept under legal hold"
     )
-    click.echo(f"then every day: {report.purged_daily} more leads deleted as their TTL passed")
+    click.echo(
+        f"days 2 to {DEMO_DAYS}: {report.purged_daily} more leads deleted, each on the day its TTL"
+        " passed (the daily purge)"
+    )
     click.echo(
         f"erasure requests over the month: {erasures['completed']} completed (one for a seeker "
         f"with no leads), {report.report.erasure_requests.deferred} deferred by a legal hold, "
