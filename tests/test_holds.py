@@ -103,8 +103,10 @@ def test_a_hold_on_a_lead_not_in_the_store_is_placed_with_a_warning(
         (["hold", "place", "--lead-id", "lead-000001", "--reason", "r"], "hold place"),
         (["requests", "add", "--email", "seeker.1@example.com"], "requests add"),
         (["import", "UPSTREAM"], "import"),
+        (["hold", "release", "HOLD"], "hold release"),
+        (["requests", "import", "CSV"], "requests import"),
     ],
-    ids=["erase", "hold", "requests", "import"],
+    ids=["erase", "hold", "requests", "import", "release", "requests-import"],
 )
 def test_every_command_that_appends_events_publishes_its_head(
     settings: Settings, engine: Engine, environ: dict[str, str], tmp_path: Path,
@@ -116,8 +118,14 @@ def test_every_command_that_appends_events_publishes_its_head(
     anchors = tmp_path / "anchors.txt"
     config = tmp_path / "anchor.toml"
     config.write_text(f'[audit]\nanchor_file = "{anchors}"\n')
-    # The upstream-erased example lead makes the import append events.
-    command = [a for c in command for a in ([*example_files()] if c == "UPSTREAM" else [c])]
+    # The upstream-erased example lead makes the import append events; the hold to release
+    # is placed before, without the anchor file.
+    placed = run(["hold", "place", "--lead-id", "lead-000001", "--reason", "r", "--json"], environ)
+    csv = tmp_path / "requests.csv"
+    csv.write_text("kind,value,received_at,reference\nemail,seeker.1@example.com,,T-1\n")
+    stand_ins = {"UPSTREAM": [*example_files()], "HOLD": [str(json_out(placed)["hold_id"])],
+                 "CSV": [str(csv)]}  # fmt: skip
+    command = [a for c in command for a in stand_ins.get(c, [c])]
     result = run([*command, "--json"], {**environ, "RETENTION_CONFIG": str(config)})
     assert result.exit_code == 0, result.output
     head = json_out(result)["audit_head"]

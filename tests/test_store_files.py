@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 
+from retention.config import load_settings
 from retention.services.demo import example_files
 from tests.cli_helpers import run
 from tests.conftest import TEST_KEY
+from tests.factories import due_lead, lead_ids, seed
 
 ROOT = Path(__file__).parents[1]
 
@@ -52,6 +55,29 @@ def test_a_schema_newer_than_the_tool_is_exit_3_saying_so(
     assert (tmp_path / "store.db").read_bytes() == before
     current = run(["--database-url", url, "db", "current"], {})
     assert "newer than this version of lead-retention" in current.stdout
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["purge"], ["import", "-"]])
+def test_a_schema_newer_than_the_tool_changes_nothing_on_either_database(
+    engine: Engine, environ: dict[str, str], command: list[str]
+) -> None:
+    """The same refusal on PostgreSQL: exit 3, one line, the store left as it was (the leads
+    and the newer revision)."""
+    seed(load_settings(environ=environ), engine, [due_lead(1)])
+    with engine.begin() as conn:
+        current = conn.scalar(text("SELECT version_num FROM alembic_version"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    try:
+        result = run(command, environ, b"[]")
+        assert result.exit_code == 3, result.output
+        assert "newer than this version of lead-retention" in result.stderr
+        assert "Traceback" not in result.output
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0099"
+        assert lead_ids(engine) == {"lead-000001"}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
 
 
 def _mode(path: Path) -> int:

@@ -38,7 +38,8 @@ def import_command(
 
     The form is detected from the content; `-` reads stdin. Leads are upserted by lead id.
     Without --skip-invalid one invalid record means nothing is written (exit 2). A lead
-    whose TTL has passed is not stored (expired_on_arrival).
+    already due on arrival, its TTL passed or ingested longer ago than the retention ceiling,
+    is not stored (expired_on_arrival).
     """
     check_readable(list(paths))
     engine = app.store()
