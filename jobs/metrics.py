@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from jobs.registry import JOBS
 from retention import clock
 from retention.config import Settings
+from retention.domain.events import LeadErased, LeadHoldSkipped, LeadPurged
 from retention.errors import RetentionError
 from retention.services.observer import RunObserver
 from retention.services.status import StoreStatus, read_status
@@ -59,9 +60,9 @@ METRICS: Mapping[str, str] = {
     "retention_job_last_run_failed": "1 when the job's last run failed, else 0",
 }
 _TOTALS = {
-    "retention_leads_purged_total": "lead.purged",
-    "retention_leads_erased_total": "lead.erased",
-    "retention_lead_hold_skips_total": "lead.hold_skipped",
+    "retention_leads_purged_total": LeadPurged.ACTION,
+    "retention_leads_erased_total": LeadErased.ACTION,
+    "retention_lead_hold_skips_total": LeadHoldSkipped.ACTION,
 }
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from retention.domain.requests import RequestStatus
 from retention.services.audit import Published
 from retention.storage.residue import ResidueReport
 
@@ -63,9 +64,9 @@ def summarize(
     return ErasureResult(
         dry_run=dry_run,
         requests=len(outcomes),
-        completed=sum(1 for o in outcomes if o.status == "completed"),
-        deferred=sum(1 for o in outcomes if o.status == "deferred"),
-        failed=sum(1 for o in outcomes if o.status == "failed"),
+        completed=sum(1 for o in outcomes if o.status == RequestStatus.COMPLETED),
+        deferred=sum(1 for o in outcomes if o.status == RequestStatus.DEFERRED),
+        failed=sum(1 for o in outcomes if o.status == RequestStatus.FAILED),
         leads_erased=sum(o.erased_now for o in outcomes),
         hold_skipped=sum(o.hold_skipped for o in outcomes),
         batches=batches,

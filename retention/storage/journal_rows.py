@@ -19,6 +19,7 @@ from sqlalchemy import update as update_statement
 
 from retention.domain.journal_entries import HoldEntry, RequestEntry
 from retention.domain.replay_plan import RequestState, RunEnd, RunStart
+from retention.domain.requests import RequestStatus
 from retention.storage.dialect import chunks
 from retention.storage.requests import status_update
 from retention.storage.schema import erasure_requests, job_runs, legal_holds
@@ -133,7 +134,7 @@ def insert_requests(conn: Connection, entries: Sequence[RequestEntry]) -> None:
                     "received_at": e.received_at,
                     "due_at": e.due_at,
                     "completed_at": None,
-                    "status": "pending",
+                    "status": RequestStatus.PENDING,
                     "leads_erased": 0,
                     "source": e.source,
                     "reference": None,

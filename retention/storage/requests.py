@@ -243,7 +243,7 @@ def status_update(leads_erased: ColumnElement[int]) -> Update:
             completed_at=bindparam("done_at", type_=erasure_requests.c.completed_at.type),
             error=bindparam("failure"),
             subject=case(
-                (bindparam("new_status") == "completed", null()),
+                (bindparam("new_status") == RequestStatus.COMPLETED, null()),
                 else_=erasure_requests.c.subject,
             ),
         )
