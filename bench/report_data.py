@@ -186,7 +186,7 @@ class Generator:
             n = int((d + 1) * per_day) - int(d * per_day)
             items += [(start + rng.randrange(DAY), 3, kind, None) for _ in range(n)]
         items += [(h.released or start, 4, "release", h) for h in self.releases.pop(d, [])]
-        items = sorted(i for i in items if i[0] < end)
+        items = sorted((i for i in items if i[0] < end), key=lambda i: (i[0], i[1], i[2]))
         if d == DAYS - 1:  # its only purge run, the final one, fills the budget exactly
             items.append((end, 5, "final", None))
         days_left = DAYS - d
