@@ -123,12 +123,16 @@ def checked(run: ChildRun, what: str) -> ChildRun:
     return run
 
 
-def proc_status_mb(name: str = "VmHWM") -> float:
-    """A memory figure of this process from /proc/self/status (VmHWM: peak RSS), in MiB."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(name + ":"):
-                return int(line.split()[1]) / 1024  # kB
+def proc_status_mb(name: str = "VmHWM", pid: int | str = "self") -> float:
+    """A memory figure of a process (this one by default) from /proc/PID/status (VmHWM: peak
+    RSS, VmRSS: now), in MiB; 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return 0.0
 
 

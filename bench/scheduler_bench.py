@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from children import checked, report_to_parent, retention_argv, run_child
+from children import checked, proc_status_mb, report_to_parent, retention_argv, run_child
 from harness import (
     Column,
     add_common_options,
@@ -138,17 +138,6 @@ def synthetic_leads(
     return leads
 
 
-def rss_mb(pid: int, name: str) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(name + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 class Scheduler:
     """`retention scheduler` in a child process, its log in a file, its RSS sampled."""
 
@@ -171,7 +160,8 @@ class Scheduler:
                 return
             pid = self.process.pid
             elapsed = time.monotonic() - self.started
-            self.samples.append((elapsed, rss_mb(pid, "VmRSS"), rss_mb(pid, "VmHWM")))
+            rss, peak = proc_status_mb("VmRSS", pid), proc_status_mb("VmHWM", pid)
+            self.samples.append((elapsed, rss, peak))
 
     def stop(self) -> tuple[int, float]:
         """SIGTERM; the exit code and the seconds until it exited."""
