@@ -16,7 +16,6 @@ for, or skip a run because of, each other.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 from enum import IntEnum
 from pathlib import Path
@@ -40,8 +39,8 @@ __all__ = [
 
 class TransactionLock(IntEnum):
     """Keys of the transaction-scoped advisory locks (arbitrary constants, 'lr' + a number,
-    paired with the hash of the store's schema: the two-key form); run locks use keys hashed
-    from the schema, the job and the worker slot instead."""
+    paired with the hash of the store's schema: the two-key form); run locks use keys the
+    server hashes from the schema, the job and the worker slot instead."""
 
     # Schema upgrades from several hosts, one after the other.
     SCHEMA = 0x6C72_0001
@@ -76,33 +75,41 @@ class RunLock(Protocol):
     def release(self) -> None: ...
 
 
-def _run_lock_key(schema: str, job: str, worker: int) -> int:
-    digest = hashlib.sha256(f"lead-retention/run/{schema}/{job}/{worker}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+# A run lock's 64-bit key, hashed by the server from the store's schema and the run's name:
+# one statement takes it, and the same expression on the same connection releases it.
+_RUN_LOCK_KEY = "hashtextextended(current_schema() || '/lead-retention/run/' || :name, 0)"
+
+
+def _run_lock_name(job: str, worker: int) -> str:
+    return f"{job}/{worker}"
 
 
 class PostgresRunLock:
-    def __init__(self, conn: Connection, key: int) -> None:
+    def __init__(self, conn: Connection, name: str) -> None:
         self._conn = conn
-        self._key = key
+        self._name = name
 
     @classmethod
     def try_acquire(cls, engine: Engine, job: str, worker: int) -> PostgresRunLock | None:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        name = _run_lock_name(job, worker)
         try:
-            key = _run_lock_key(str(conn.scalar(text("SELECT current_schema()"))), job, worker)
-            acquired = conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            acquired = conn.scalar(
+                text(f"SELECT pg_try_advisory_lock({_RUN_LOCK_KEY})"), {"name": name}
+            )
         except BaseException:
             conn.close()
             raise
         if not acquired:
             conn.close()
             return None
-        return cls(conn, key)
+        return cls(conn, name)
 
     def release(self) -> None:
         try:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            self._conn.execute(
+                text(f"SELECT pg_advisory_unlock({_RUN_LOCK_KEY})"), {"name": self._name}
+            )
         finally:
             self._conn.close()
 

@@ -24,9 +24,9 @@ class PostgresSnapshot:
         "postgresql_readonly": True,
     }
     # For GROUP BY over millions of events (the report): the planner cannot estimate how
-    # many days x facets a period holds and, at the default 4 MB, sorts them on disk where
-    # a hash aggregate fits in memory; and JIT-compiling those queries costs more than it
-    # saves (measured on 10 million events: bench/report_bench.py). For this transaction only.
+    # many days x facets a period holds and sorts the period's events, which at the default
+    # 4 MB spills to disk (64 MB keeps 10 million events' month in memory); and JIT-compiling
+    # those queries costs more than it saves (bench/report_bench.py). This transaction only.
     aggregates: ClassVar[tuple[str, ...]] = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 
